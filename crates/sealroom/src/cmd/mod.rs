@@ -1,0 +1,10 @@
+//! One module per subcommand. Each `run`-style function returns the process exit code on success
+//! (most return `ExitCode::SUCCESS`) and an `anyhow::Error` otherwise, which `exit::report` maps
+//! to a documented exit code.
+
+pub mod criteria;
+pub mod fhe;
+pub mod import;
+pub mod keys;
+pub mod seal;
+pub mod unbuilt;
