@@ -11,7 +11,9 @@ use std::os::unix::fs::FileExt;
 use aws_lc_rs::aead;
 
 use crate::error::{Error, Result};
-use crate::header::{nonce, FileKeys, Header, HEADER_LEN, SEALED_SEGMENT_SIZE, SEGMENT_SIZE, TAG_LEN};
+use crate::header::{
+    nonce, FileKeys, Header, HEADER_LEN, SEALED_SEGMENT_SIZE, SEGMENT_SIZE, TAG_LEN,
+};
 use crate::key::Cek;
 
 /// A sealed file opened for random access. Reads take `&self`, so one `SealedFile` can serve

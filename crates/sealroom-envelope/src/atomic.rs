@@ -57,7 +57,12 @@ impl AtomicFile {
             .prefix(&format!(".{name}."))
             .suffix(".sealroom-tmp")
             .tempfile_in(&parent)
-            .map_err(|e| Error::io(format!("cannot create a temporary file in {}", parent.display()), e))?;
+            .map_err(|e| {
+                Error::io(
+                    format!("cannot create a temporary file in {}", parent.display()),
+                    e,
+                )
+            })?;
         Ok(AtomicFile {
             tmp,
             dest: dest.to_path_buf(),
@@ -86,7 +91,12 @@ impl AtomicFile {
         } else {
             self.tmp.persist_noclobber(&dest).map(|_| ())
         };
-        done.map_err(|e| Error::io(format!("cannot move the output into place at {}", dest.display()), e.error))
+        done.map_err(|e| {
+            Error::io(
+                format!("cannot move the output into place at {}", dest.display()),
+                e.error,
+            )
+        })
     }
 }
 
@@ -111,7 +121,15 @@ impl AtomicDir {
             .prefix(&format!(".{name}."))
             .suffix(".sealroom-tmp")
             .tempdir_in(&parent)
-            .map_err(|e| Error::io(format!("cannot create a temporary directory in {}", parent.display()), e))?;
+            .map_err(|e| {
+                Error::io(
+                    format!(
+                        "cannot create a temporary directory in {}",
+                        parent.display()
+                    ),
+                    e,
+                )
+            })?;
         Ok(AtomicDir {
             tmp,
             dest: dest.to_path_buf(),
@@ -128,7 +146,13 @@ impl AtomicDir {
         let path = self.tmp.keep();
         fs::rename(&path, &self.dest).map_err(|e| {
             let _ = fs::remove_dir_all(&path);
-            Error::io(format!("cannot move the output into place at {}", self.dest.display()), e)
+            Error::io(
+                format!(
+                    "cannot move the output into place at {}",
+                    self.dest.display()
+                ),
+                e,
+            )
         })
     }
 }

@@ -110,20 +110,32 @@ pub fn input_size(src: &Path) -> Result<u64> {
 }
 
 /// Seals one file into `dest` (atomically).
-pub fn seal_file(src: &Path, dest: &Path, cek: &Cek, overwrite: bool, progress: &dyn Progress) -> Result<SealSummary> {
-    let mut input = open_input(src)?;
+pub fn seal_file(
+    src: &Path,
+    dest: &Path,
+    cek: &Cek,
+    overwrite: bool,
+    progress: &dyn Progress,
+) -> Result<SealSummary> {
+    let input = open_input(src)?;
     let out = AtomicFile::create(dest, overwrite)?;
-    let (_, summary) = stream::seal(&mut input, out.clone_file()?, cek, progress)?;
+    let summary = crate::parallel::seal_file(&input, out.file(), cek, progress)?;
     out.commit()?;
     Ok(summary)
 }
 
 /// Unseals one file into `dest` (atomically): no output unless every segment verified.
-pub fn unseal_file(src: &Path, dest: &Path, cek: &Cek, overwrite: bool, progress: &dyn Progress) -> Result<UnsealSummary> {
-    let mut input = open_input(src)?;
+pub fn unseal_file(
+    src: &Path,
+    dest: &Path,
+    cek: &Cek,
+    overwrite: bool,
+    progress: &dyn Progress,
+) -> Result<UnsealSummary> {
+    let input = open_input(src)?;
     precheck_length(&input, src, cek)?;
     let out = AtomicFile::create(dest, overwrite)?;
-    let (_, summary) = stream::unseal(&mut input, out.clone_file()?, cek, progress)?;
+    let summary = crate::parallel::unseal_file(&input, out.file(), cek, progress)?;
     out.commit()?;
     Ok(summary)
 }
@@ -153,7 +165,10 @@ fn precheck_length(file: &File, path: &Path, cek: &Cek) -> Result<()> {
 fn open_input(src: &Path) -> Result<File> {
     let meta = fs::metadata(src).context(|| format!("cannot read {}", src.display()))?;
     if !meta.is_file() {
-        return Err(Error::Usage(format!("{} is not a regular file", src.display())));
+        return Err(Error::Usage(format!(
+            "{} is not a regular file",
+            src.display()
+        )));
     }
     File::open(src).context(|| format!("cannot open {}", src.display()))
 }
@@ -263,7 +278,10 @@ pub fn read_manifest(src: &Path, cek: &Cek) -> Result<Manifest> {
         Err(e) => return Err(Error::io(format!("cannot open {}", path.display()), e)),
     };
     precheck_length(&file, &path, cek)?;
-    let size = file.metadata().context(|| format!("cannot read {}", path.display()))?.len();
+    let size = file
+        .metadata()
+        .context(|| format!("cannot read {}", path.display()))?
+        .len();
     if size > MAX_MANIFEST {
         return Err(Error::Usage(format!(
             "the manifest is {size} bytes; at most {MAX_MANIFEST} are accepted"
@@ -281,7 +299,12 @@ pub fn read_manifest(src: &Path, cek: &Cek) -> Result<Manifest> {
             ),
         });
     }
-    for p in manifest.files.iter().map(|f| &f.path).chain(manifest.dirs.iter()) {
+    for p in manifest
+        .files
+        .iter()
+        .map(|f| &f.path)
+        .chain(manifest.dirs.iter())
+    {
         check_relative(p)?;
     }
     Ok(manifest)
@@ -305,7 +328,12 @@ fn check_relative(p: &str) -> Result<()> {
 
 /// Unseals the tree `src` into the new directory `dest` (atomically), checking it against its
 /// manifest.
-pub fn unseal_tree(src: &Path, dest: &Path, cek: &Cek, progress: &dyn Progress) -> Result<Manifest> {
+pub fn unseal_tree(
+    src: &Path,
+    dest: &Path,
+    cek: &Cek,
+    progress: &dyn Progress,
+) -> Result<Manifest> {
     let manifest = read_manifest(src, cek)?;
     let mut files = Vec::new();
     let mut dirs = Vec::new();
@@ -339,8 +367,10 @@ pub fn unseal_tree(src: &Path, dest: &Path, cek: &Cek, progress: &dyn Progress) 
         }
         let mut input = open_input(&from)?;
         precheck_length(&input, &from, cek)?;
-        let output = Hashing::new(File::create(&to).context(|| format!("cannot create {}", to.display()))?);
-        let (output, summary) = stream::unseal(&mut input, output, cek, progress).map_err(|e| in_file(e, &entry.path))?;
+        let output =
+            Hashing::new(File::create(&to).context(|| format!("cannot create {}", to.display()))?);
+        let (output, summary) = stream::unseal(&mut input, output, cek, progress)
+            .map_err(|e| in_file(e, &entry.path))?;
         let (_, sha256) = output.finish();
         if summary.plaintext_len != entry.size || sha256 != entry.sha256 {
             return Err(Error::Tampered {

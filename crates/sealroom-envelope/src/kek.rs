@@ -121,7 +121,9 @@ impl KekPrivate {
         let der = match pem_decode(&data, "PRIVATE KEY") {
             Some(der) => der,
             None => {
-                if std::str::from_utf8(&data).is_ok_and(|s| s.contains("-----BEGIN RSA PRIVATE KEY")) {
+                if std::str::from_utf8(&data)
+                    .is_ok_and(|s| s.contains("-----BEGIN RSA PRIVATE KEY"))
+                {
                     return Err(Error::KeyFile {
                         path: path.to_path_buf(),
                         reason: "PKCS#1 (BEGIN RSA PRIVATE KEY) is not accepted; convert with \
@@ -262,8 +264,12 @@ pub(crate) fn pem_decode(data: &[u8], label: &str) -> Option<Zeroizing<Vec<u8>>>
     let end = format!("-----END {label}-----");
     let start = text.find(&begin)? + begin.len();
     let stop = start + text[start..].find(&end)?;
-    let body: Zeroizing<String> =
-        Zeroizing::new(text[start..stop].chars().filter(|c| !c.is_whitespace()).collect());
+    let body: Zeroizing<String> = Zeroizing::new(
+        text[start..stop]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect(),
+    );
     base64::engine::general_purpose::STANDARD
         .decode(body.as_bytes())
         .ok()

@@ -98,8 +98,12 @@ impl Cek {
             arr.copy_from_slice(data);
             return Ok(Cek(arr));
         }
-        let text = std::str::from_utf8(data)
-            .map_err(|_| format!("{} bytes that are neither a raw 32-byte key nor base64", data.len()))?;
+        let text = std::str::from_utf8(data).map_err(|_| {
+            format!(
+                "{} bytes that are neither a raw 32-byte key nor base64",
+                data.len()
+            )
+        })?;
         let decoded = decode_base64(text.trim()).ok_or_else(|| {
             format!(
                 "{} bytes that are neither a raw 32-byte key nor base64 of one",

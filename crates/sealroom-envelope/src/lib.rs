@@ -27,10 +27,14 @@ pub mod access;
 pub mod atomic;
 pub mod dir;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod header;
 pub mod import;
 pub mod kek;
 pub mod key;
+pub mod parallel;
+pub mod recipient;
 pub mod stream;
 
 pub use error::{Error, Result};

@@ -90,7 +90,10 @@ impl<W: Write + Send + 'static> WriterThread<W> {
             Ok(())
         } else {
             match self.join() {
-                Ok(_) => Err(Error::io("writing output", io::Error::other("writer stopped"))),
+                Ok(_) => Err(Error::io(
+                    "writing output",
+                    io::Error::other("writer stopped"),
+                )),
                 Err(e) => Err(e),
             }
         }
@@ -99,10 +102,9 @@ impl<W: Write + Send + 'static> WriterThread<W> {
     /// Waits for everything queued to be written; returns the output.
     fn join(&mut self) -> Result<W> {
         self.tx = None;
-        let handle = self
-            .handle
-            .take()
-            .ok_or_else(|| Error::io("writing output", io::Error::other("writer already joined")))?;
+        let handle = self.handle.take().ok_or_else(|| {
+            Error::io("writing output", io::Error::other("writer already joined"))
+        })?;
         match handle.join() {
             Ok((inner, Ok(()))) => Ok(inner),
             Ok((_, Err(e))) => Err(Error::io("writing output", e)),
@@ -383,9 +385,13 @@ pub(crate) fn open_batch(
     let failed = match failed {
         None if plain_len == 0 && segments == 1 => {
             let index = first_index;
-            key.open_in_place(nonce(index, index == last_index), aead::Aad::empty(), sealed)
-                .err()
-                .map(|_| index)
+            key.open_in_place(
+                nonce(index, index == last_index),
+                aead::Aad::empty(),
+                sealed,
+            )
+            .err()
+            .map(|_| index)
         }
         other => other,
     };
@@ -449,7 +455,8 @@ pub fn unseal<W: Write + Send + 'static>(
         index += count;
     }
     let mut extra = [0u8; 4096];
-    let trailing = read_full(reader, &mut extra).map_err(|e| Error::io("reading the sealed input", e))?;
+    let trailing =
+        read_full(reader, &mut extra).map_err(|e| Error::io("reading the sealed input", e))?;
     if trailing > 0 {
         let _ = writer.join();
         return Err(Error::Tampered {

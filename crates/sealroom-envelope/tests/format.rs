@@ -1,6 +1,8 @@
 //! The sealed format's guarantees: round trips at segment boundaries, and every modification,
 //! truncation or wrong key detected with the matching error.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::Read;
@@ -134,7 +136,10 @@ fn appended_bytes_and_swapped_segments_are_detected() {
     let sealed = seal_bytes(&plain, &cek);
     let mut longer = sealed.clone();
     longer.push(0);
-    assert!(matches!(unseal_bytes(&longer, &cek), Err(Error::Tampered { .. })));
+    assert!(matches!(
+        unseal_bytes(&longer, &cek),
+        Err(Error::Tampered { .. })
+    ));
 
     // Swap segments 0 and 1: both authenticate individually, but not at each other's position.
     let mut swapped = sealed.clone();
@@ -160,7 +165,10 @@ fn appended_bytes_and_swapped_segments_are_detected() {
 #[test]
 fn not_sealed_and_unknown_version() {
     let cek = key(9);
-    assert!(matches!(unseal_bytes(b"", &cek), Err(Error::NotSealed { .. })));
+    assert!(matches!(
+        unseal_bytes(b"", &cek),
+        Err(Error::NotSealed { .. })
+    ));
     assert!(matches!(
         unseal_bytes(b"PK\x03\x04 a zip file", &cek),
         Err(Error::NotSealed { .. })
@@ -169,7 +177,10 @@ fn not_sealed_and_unknown_version() {
     sealed[8] = 2;
     assert!(matches!(
         unseal_bytes(&sealed, &cek),
-        Err(Error::UnknownVersion { found: 2, supported: 1 })
+        Err(Error::UnknownVersion {
+            found: 2,
+            supported: 1
+        })
     ));
 }
 
@@ -224,4 +235,57 @@ fn random_access_reads_any_range_and_checks_only_touched_segments() {
         SealedFile::open(std::fs::File::open(&path).unwrap(), &cek),
         Err(Error::Truncated { .. })
     ));
+}
+
+#[test]
+fn parallel_file_path_agrees_with_the_stream_path() {
+    use sealroom_envelope::parallel;
+    let cek = key(11);
+    let dir = tempfile::tempdir().unwrap();
+    for len in [0, 1, SEG, 16 * SEG, 16 * SEG + 1, 40 * SEG + 3] {
+        let plain = pattern(len, 99 + len as u64);
+        let p_in = dir.path().join("in");
+        let p_sealed = dir.path().join("sealed");
+        let p_out = dir.path().join("out");
+        std::fs::write(&p_in, &plain).unwrap();
+        let _ = std::fs::remove_file(&p_sealed);
+        let sealed_file = std::fs::File::create(&p_sealed).unwrap();
+        parallel::seal_file(
+            &std::fs::File::open(&p_in).unwrap(),
+            &sealed_file,
+            &cek,
+            &(),
+        )
+        .unwrap();
+        let sealed = std::fs::read(&p_sealed).unwrap();
+        // The parallel sealer's output unseals with the stream path, and vice versa.
+        assert_eq!(unseal_bytes(&sealed, &cek).unwrap(), plain, "len {len}");
+        std::fs::write(&p_sealed, seal_bytes(&plain, &cek)).unwrap();
+        let _ = std::fs::remove_file(&p_out);
+        let out = std::fs::File::create(&p_out).unwrap();
+        parallel::unseal_file(&std::fs::File::open(&p_sealed).unwrap(), &out, &cek, &()).unwrap();
+        assert_eq!(std::fs::read(&p_out).unwrap(), plain, "len {len}");
+
+        // Same errors for a flipped byte in the last segment and for a wrong key.
+        let mut bad = std::fs::read(&p_sealed).unwrap();
+        let n = bad.len();
+        bad[n - 1] ^= 1;
+        std::fs::write(&p_sealed, &bad).unwrap();
+        let out = std::fs::File::create(&p_out).unwrap();
+        let err = parallel::unseal_file(&std::fs::File::open(&p_sealed).unwrap(), &out, &cek, &())
+            .unwrap_err();
+        let last = len.div_ceil(SEG).max(1) as u64 - 1;
+        assert!(
+            matches!(err, Error::TamperedSegment { index, .. } if index == last),
+            "{err:?}"
+        );
+        let err = parallel::unseal_file(
+            &std::fs::File::open(&p_sealed).unwrap(),
+            &out,
+            &key(12),
+            &(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::WrongKey { .. }), "{err:?}");
+    }
 }

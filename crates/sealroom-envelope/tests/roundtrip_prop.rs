@@ -1,6 +1,8 @@
 //! Property: unseal(seal(x)) = x, for sizes clustered around segment boundaries and random content,
 //! and through the `Write` interface with arbitrary write sizes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::{Cursor, Write};

@@ -4,6 +4,8 @@
 //! Regenerate (only when the format version changes): `SEALROOM_WRITE_VECTORS=1 cargo test -p
 //! sealroom-envelope --test vectors`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::Cursor;
@@ -40,7 +42,8 @@ fn plaintext(len: usize) -> Vec<u8> {
 }
 
 fn seal_with_vector_salt(plain: &[u8]) -> Vec<u8> {
-    let mut w = SealWriter::with_salt(Cursor::new(Vec::new()), &vector_key(), vector_salt()).unwrap();
+    let mut w =
+        SealWriter::with_salt(Cursor::new(Vec::new()), &vector_key(), vector_salt()).unwrap();
     std::io::Write::write_all(&mut w, plain).unwrap();
     w.finish().unwrap().0.into_inner()
 }
@@ -57,7 +60,10 @@ fn vectors_encrypt_and_decrypt() {
             continue;
         }
         let committed = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert_eq!(sealed, committed, "sealing {name} no longer matches its vector");
+        assert_eq!(
+            sealed, committed,
+            "sealing {name} no longer matches its vector"
+        );
         assert_eq!(
             common::unseal_bytes(&committed, &vector_key()).unwrap(),
             plain,
@@ -73,5 +79,8 @@ fn vectors_match_an_independent_python_implementation() {
         .arg(dir())
         .status()
         .expect("python3 runs");
-    assert!(status.success(), "tests/vectors/check.py rejected the vectors");
+    assert!(
+        status.success(),
+        "tests/vectors/check.py rejected the vectors"
+    );
 }

@@ -14,7 +14,14 @@ use clap::{Parser, Subcommand};
 /// Sealroom: run an algorithm owner's model on a data steward's protected data without either
 /// side, or the platform operator, seeing the other's asset.
 #[derive(Debug, Parser)]
-#[command(name = "sealroom", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "sealroom",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = "Examples:\n  sealroom keys cek -o my.key\n  sealroom encrypt --cek my.key data/ -o data.sealed/\n  sealroom decrypt --cek my.key data.sealed/ -o data/\n\nEach failure has its own exit code (10 wrong key, 11 tampered, 12 truncated, 13 unknown\nversion, 14 not sealed, 15 bad key file, ...): see docs/exit-codes.md."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -1,4 +1,6 @@
 //! Helpers shared by the envelope's integration tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
 use std::io::Cursor;

@@ -161,14 +161,16 @@ pub fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
             out,
         } => {
             let kek = KekPrivate::read_file(&private)?;
-            let meta = fs::metadata(&wcek).with_context(|| format!("cannot read {}", wcek.display()))?;
+            let meta =
+                fs::metadata(&wcek).with_context(|| format!("cannot read {}", wcek.display()))?;
             if meta.len() > 64 * 1024 {
                 anyhow::bail!(Error::KeyFile {
                     path: wcek,
                     reason: format!("{} bytes is too large for a WCEK", meta.len()),
                 });
             }
-            let bytes = fs::read(&wcek).with_context(|| format!("cannot read {}", wcek.display()))?;
+            let bytes =
+                fs::read(&wcek).with_context(|| format!("cannot read {}", wcek.display()))?;
             let cek = kek.unwrap(&bytes).map_err(|e| match e {
                 Error::Key(reason) => Error::KeyFile {
                     path: wcek.clone(),

@@ -62,7 +62,10 @@ pub fn encrypt(args: EncryptArgs) -> anyhow::Result<ExitCode> {
     let bar = Bar::bytes(total, "sealing");
     let (files, bytes) = if args.input.is_dir() {
         let manifest = dir::seal_tree(&args.input, &args.output, &cek, &bar)?;
-        (manifest.files.len(), manifest.files.iter().map(|f| f.size).sum())
+        (
+            manifest.files.len(),
+            manifest.files.iter().map(|f| f.size).sum(),
+        )
     } else {
         let summary = dir::seal_file(&args.input, &args.output, &cek, args.force, &bar)?;
         (1, summary.plaintext_len)
@@ -90,14 +93,20 @@ pub fn decrypt(args: DecryptArgs) -> anyhow::Result<ExitCode> {
     let bar = Bar::bytes(total, "unsealing");
     let (files, bytes) = if args.input.is_dir() {
         let manifest = dir::unseal_tree(&args.input, &args.output, &cek, &bar)?;
-        (manifest.files.len(), manifest.files.iter().map(|f| f.size).sum())
+        (
+            manifest.files.len(),
+            manifest.files.iter().map(|f| f.size).sum(),
+        )
     } else {
         let summary = dir::unseal_file(&args.input, &args.output, &cek, args.force, &bar)?;
         (1, summary.plaintext_len)
     };
     bar.finish();
     if args.json {
-        println!("{}", json!({"output": args.output, "files": files, "bytes": bytes}));
+        println!(
+            "{}",
+            json!({"output": args.output, "files": files, "bytes": bytes})
+        );
     } else {
         eprintln!(
             "unsealed and verified {files} file(s), {bytes} bytes, into {}",

@@ -1,0 +1,10 @@
+//! The enclave agent: runs an algorithm owner's code in a sandbox on a data steward's site.
+//!
+//! This crate stays small and does not depend on the store or the server: what runs next to
+//! secrets has as little code as possible.
+//!
+//! * [`sandbox`]: the [`sandbox::SandboxRunner`] trait and its runners — `bwrap` (the default),
+//!   and `process` (no isolation, development only, refuses to start unless told
+//!   `--insecure-no-sandbox`), with memory, CPU and wall-time limits.
+
+pub mod sandbox;
