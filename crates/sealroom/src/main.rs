@@ -49,6 +49,9 @@ enum Command {
     Up(cmd::unbuilt::UpArgs),
     /// Run the whole demo collaboration once in a temporary directory (not built yet).
     Demo,
+    /// Inside a sandbox: relay 127.0.0.1:5000 to the Enclave API socket, then run the entrypoint.
+    #[command(hide = true)]
+    EnclaveLaunch(cmd::enclave::LaunchArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         Command::Fhe(c) => cmd::fhe::run(c),
         Command::Up(a) => cmd::unbuilt::up(a),
         Command::Demo => cmd::unbuilt::demo(),
+        Command::EnclaveLaunch(a) => cmd::enclave::launch(a),
     };
     match result {
         Ok(code) => code,

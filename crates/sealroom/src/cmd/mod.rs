@@ -3,6 +3,7 @@
 //! to a documented exit code.
 
 pub mod criteria;
+pub mod enclave;
 pub mod fhe;
 pub mod import;
 pub mod keys;
