@@ -6,8 +6,10 @@
 //! * [`sandbox`]: the [`sandbox::SandboxRunner`] trait and its runners — `bwrap` (the default),
 //!   and `process` (no isolation, development only, refuses to start unless told
 //!   `--insecure-no-sandbox`), with memory, CPU and wall-time limits.
+//! * [`enclave_api`]: the Enclave API (EscrowAI's paths) over TLS on a unix socket.
 //! * [`forwarder`]: how the Enclave API reaches `https://localhost:5000` inside a sandbox that
 //!   has no network: a relay from loopback to a bound unix socket.
 
+pub mod enclave_api;
 pub mod forwarder;
 pub mod sandbox;
