@@ -45,6 +45,8 @@ enum Command {
     /// FHE split inference: keys, encrypted inference, the demo and the leakage measurement.
     #[command(subcommand)]
     Fhe(cmd::fhe::FheCommand),
+    /// Run an algorithm package on a local plaintext sample, in the sandbox, with the Enclave API.
+    LocalRun(cmd::local_run::LocalRunArgs),
     /// Run the server, the key broker and one local agent on one machine (not built yet).
     Up(cmd::unbuilt::UpArgs),
     /// Run the whole demo collaboration once in a temporary directory (not built yet).
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::Import(c) => cmd::import::run(c),
         Command::Criteria(c) => cmd::criteria::run(c),
         Command::Fhe(c) => cmd::fhe::run(c),
+        Command::LocalRun(a) => cmd::local_run::run(a),
         Command::Up(a) => cmd::unbuilt::up(a),
         Command::Demo => cmd::unbuilt::demo(),
         Command::EnclaveLaunch(a) => cmd::enclave::launch(a),

@@ -7,5 +7,6 @@ pub mod enclave;
 pub mod fhe;
 pub mod import;
 pub mod keys;
+pub mod local_run;
 pub mod seal;
 pub mod unbuilt;
