@@ -8,7 +8,7 @@
 //! EscrowAI's algorithms expect; nothing else is reachable, and the relay cannot read or change
 //! the TLS stream it carries.
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -37,16 +37,30 @@ pub fn relay(listener: TcpListener, socket: PathBuf) {
     }
 }
 
+/// Copies until the reader ends, with a buffer large enough for bulk downloads.
+fn copy(from: &mut impl Read, to: &mut impl Write) -> io::Result<()> {
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+    }
+}
+
 /// Copies both directions between a TCP connection and a new unix-socket connection.
 fn pipe(tcp: TcpStream, socket: &Path) -> io::Result<()> {
     let unix = UnixStream::connect(socket)?;
     let (mut tcp_r, mut unix_w) = (tcp.try_clone()?, unix.try_clone()?);
     let up = thread::spawn(move || {
-        let _ = io::copy(&mut tcp_r, &mut unix_w);
+        let _ = copy(&mut tcp_r, &mut unix_w);
         let _ = unix_w.shutdown(Shutdown::Write);
     });
     let (mut unix_r, mut tcp_w) = (unix, tcp);
-    let _ = io::copy(&mut unix_r, &mut tcp_w);
+    let _ = copy(&mut unix_r, &mut tcp_w);
     let _ = tcp_w.shutdown(Shutdown::Write);
     let _ = up.join();
     Ok(())
@@ -70,7 +84,6 @@ pub fn launch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
     use std::os::unix::net::UnixListener;
 
     #[test]

@@ -173,7 +173,7 @@ mod tests {
         );
         assert_eq!(ep.argv, vec!["python3", "main.py", "--fast"]);
         let ep = with_dockerfile("CMD python3 \\\n  main.py\n");
-        assert_eq!(ep.argv, vec!["/bin/sh", "-c", "python3    main.py"]);
+        assert_eq!(ep.argv, vec!["/bin/sh", "-c", "python3  main.py"]);
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("Dockerfile"), "ENTRYPOINT [oops\n").unwrap();
         assert!(matches!(

@@ -272,7 +272,7 @@ fn get_file(api: &EnclaveApi, req: &Request<Incoming>) -> Resp {
     tokio::task::spawn_blocking(move || {
         let mut left = end - start;
         while left > 0 {
-            let mut buf = vec![0u8; (256 * 1024).min(left as usize)];
+            let mut buf = vec![0u8; (1024 * 1024).min(left as usize)];
             match reader.read(&mut buf) {
                 Ok(0) => {
                     let _ = tx.blocking_send(Err(std::io::Error::other("file ended early")));
