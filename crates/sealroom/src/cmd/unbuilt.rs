@@ -18,6 +18,11 @@ What works today:
   sealroom keys cek|kek|wrap|unwrap    make and wrap keys
   sealroom encrypt|decrypt             seal and unseal files and directory trees
   sealroom import fernet|gpg           import Fernet tokens and gpg --symmetric files
+  sealroom local-run PACKAGE --data DIR --criteria FILE
+                                       run an algorithm package in the sandbox with the Enclave API
+  sealroom criteria check|lint         validate reports against Cerberus-style criteria
+  sealroom fhe demo|infer|leakage      FHE split inference
+Try: sealroom local-run examples/demo/algorithm --data examples/demo/data --criteria examples/demo/criteria.json
 See README.md for the roadmap.";
 
 pub fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
