@@ -1,0 +1,10 @@
+//! (to be written)
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::control::ControlState;
+
+/// This group's routes.
+pub fn routes() -> OpenApiRouter<ControlState> {
+    OpenApiRouter::new()
+}
