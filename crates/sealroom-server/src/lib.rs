@@ -4,7 +4,7 @@
 //!   OpenAPI at `/api/openapi.json`, Swagger UI at `/api/docs`;
 //! - [`fhe`]: the FHE model repository (`/fhe/v1`).
 
-pub mod control;
+pub use sealroom_control as control;
 pub mod fhe;
 
 use axum::Router;
@@ -30,9 +30,5 @@ pub fn router(state: ServerState) -> Router {
 /// Serves `router` on an already bound listener until the process ends, with each request's
 /// client address available to handlers (the login rate limiter uses it).
 pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .await
+    control::serve(listener, router).await
 }

@@ -171,6 +171,9 @@ impl std::fmt::Debug for ProjectKeyRecord {
 /// A new project with its members and key pairs, created in one transaction.
 #[derive(Debug, Clone)]
 pub struct NewProject {
+    /// Its ID, chosen by the caller so that the key pairs can be bound to it (a fresh
+    /// `ProjectId::new()`).
+    pub id: ProjectId,
     /// Unique name.
     pub name: Name,
     /// Free text.

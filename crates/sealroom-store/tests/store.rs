@@ -82,6 +82,7 @@ async fn world(s: &SqlStore, tech: Technology) -> World {
     let ds = user(s, ds_org.id, "dave", false).await;
     let project = s
         .create_project(NewProject {
+            id: ProjectId::new(),
             name: name("Chest X-ray"),
             description: "Pneumonia detection validation".into(),
             technology: tech,
@@ -374,6 +375,7 @@ async fn projects(db: &TestDb) {
 
     // Invariants of creation.
     let bad = |members: Vec<(OrgId, Role)>| NewProject {
+        id: ProjectId::new(),
         name: name("Other"),
         description: String::new(),
         technology: Technology::Tdx,
@@ -443,6 +445,7 @@ async fn projects(db: &TestDb) {
     // Visibility and pagination.
     for i in 0..5 {
         s.create_project(NewProject {
+            id: ProjectId::new(),
             name: name(&format!("Solo {i}")),
             description: String::new(),
             technology: Technology::Simulated,
@@ -1589,6 +1592,7 @@ async fn search_10k(db: &TestDb) {
     let other_ao = s.create_org(&name("Other AO")).await.unwrap();
     let other = s
         .create_project(NewProject {
+            id: ProjectId::new(),
             name: name("Retina scans"),
             description: "diabetic retinopathy".into(),
             technology: Technology::Simulated,

@@ -133,7 +133,7 @@ impl ProjectStore for SqlStore {
         }
         let now = Timestamp::now();
         let project = Project {
-            id: ProjectId::new(),
+            id: p.id,
             name: p.name.clone(),
             description,
             state: ProjectState::Active,

@@ -1,4 +1,4 @@
-//! The control plane: Sealroom's REST API under `/api/v1` (DESIGN.md §2), its OpenAPI document
+//! Sealroom's control plane: the REST API under `/api/v1` (DESIGN.md §2), its OpenAPI document
 //! at `/api/openapi.json` and Swagger UI at `/api/docs`.
 //!
 //! Every handler takes the [`extract::Caller`] and checks, here on the server, what the caller's
@@ -11,6 +11,7 @@ pub mod access;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod provision;
 pub mod routes;
 
 use std::collections::HashMap;
@@ -327,4 +328,14 @@ pub fn load_or_create_url_signer(data_dir: &Path) -> std::io::Result<UrlSigner> 
         }
         Err(e) => Err(e),
     }
+}
+
+/// Serves `router` on an already bound listener until the process ends, with each request's
+/// client address available to handlers (the login rate limiter uses it).
+pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await
 }

@@ -138,3 +138,15 @@ fn openapi_and_docs_are_served() {
     assert_eq!(nf.status, 404);
     assert_eq!(nf.code(), "not_found");
 }
+
+#[test]
+fn harness_project_has_keys() {
+    let s = TestServer::sqlite();
+    let w = world(&s, "k");
+    let p = s.project(&w, "Harness project", "simulated");
+    let keys = s.block_on(sealroom_store::ProjectStore::project_keys(
+        &*s.store,
+        p.parse().unwrap(),
+    ));
+    assert_eq!(keys.unwrap().len(), 2);
+}

@@ -25,9 +25,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::tags;
-use crate::control::auth;
-use crate::control::extract::{parse_id, Caller, ClientAddr, JsonBody, PathId, Q};
-use crate::control::{ApiResult, ControlState, Failure};
+use crate::auth;
+use crate::extract::{parse_id, Caller, ClientAddr, JsonBody, PathId, Q};
+use crate::{ApiResult, ControlState, Failure};
 
 /// This group's routes.
 pub fn routes() -> OpenApiRouter<ControlState> {
@@ -147,7 +147,7 @@ async fn login(
             expires_at: Some(expires_at),
         })
         .await?;
-    let caller = Caller::User(crate::control::extract::UserCaller {
+    let caller = Caller::User(crate::extract::UserCaller {
         user: user.clone(),
         token_id: record.id.clone(),
         token_kind: TokenKind::Session,
@@ -433,7 +433,7 @@ async fn admin<'c>(
     state: &ControlState,
     caller: &'c Caller,
     action: &str,
-) -> ApiResult<&'c crate::control::extract::UserCaller> {
+) -> ApiResult<&'c crate::extract::UserCaller> {
     match caller.admin() {
         Ok(u) => Ok(u),
         Err(f) => {

@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use sealroom_server::control::{self, ControlConfig, ControlState};
+use sealroom_control as control;
+use sealroom_control::{ControlConfig, ControlState};
 use serde_json::{json, Value};
 
 /// A running server.
@@ -136,7 +137,7 @@ impl TestServer {
         });
         let router = control::router(state.clone());
         runtime.spawn(async move {
-            sealroom_server::serve(listener, router).await.unwrap();
+            sealroom_control::serve(listener, router).await.unwrap();
         });
         let mut server = TestServer {
             url,
@@ -338,5 +339,31 @@ pub fn world(s: &TestServer, tag: &str) -> World {
         ds_user,
         site_id: site.json["site"]["id"].as_str().unwrap().to_string(),
         site_token: site.json["token"].as_str().unwrap().to_string(),
+    }
+}
+
+impl TestServer {
+    /// A project between the world's AO and DS organizations, made directly (keys through the
+    /// key provider, as `POST /api/v1/projects` does). Returns its ID.
+    pub fn project(&self, w: &World, name: &str, technology: &str) -> String {
+        let admin = self
+            .block_on(sealroom_store::AccountStore::user_credentials(&*self.store, "admin"))
+            .unwrap()
+            .unwrap()
+            .user;
+        let p = self
+            .block_on(sealroom_control::provision::create_project(
+                &self.state,
+                sealroom_types::Name::parse(name).unwrap(),
+                format!("{name}, made by the test harness"),
+                technology.parse().unwrap(),
+                vec![
+                    (w.ao_org.parse().unwrap(), sealroom_types::Role::AlgorithmOwner),
+                    (w.ds_org.parse().unwrap(), sealroom_types::Role::DataSteward),
+                ],
+                admin.id,
+            ))
+            .unwrap();
+        p.id.to_string()
     }
 }

@@ -3,7 +3,7 @@
 use axum::Router;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::control::ControlState;
+use crate::ControlState;
 
 /// This group's API routes.
 pub fn routes() -> OpenApiRouter<ControlState> {

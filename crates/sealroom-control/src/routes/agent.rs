@@ -2,7 +2,7 @@
 
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::control::ControlState;
+use crate::ControlState;
 
 /// This group's routes.
 pub fn routes() -> OpenApiRouter<ControlState> {
