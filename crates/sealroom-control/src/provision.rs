@@ -22,7 +22,12 @@ pub fn sealed_private(record: &sealroom_store::ProjectKeyRecord) -> SealedPrivat
 fn kek_file_name(name: &Name, role: Role) -> String {
     let mut r = [0u8; 4];
     rand::Rng::fill(&mut rand::rngs::OsRng, &mut r[..]);
-    format!("{}-{}-{}.der", name.file_stem(), hex::encode(r), role.short())
+    format!(
+        "{}-{}-{}.der",
+        name.file_stem(),
+        hex::encode(r),
+        role.short()
+    )
 }
 
 /// Creates a project with fresh KEK pairs for both roles.

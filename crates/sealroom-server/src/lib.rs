@@ -4,6 +4,7 @@
 //!   OpenAPI at `/api/openapi.json`, Swagger UI at `/api/docs`;
 //! - [`fhe`]: the FHE model repository (`/fhe/v1`).
 
+pub mod app;
 pub use sealroom_control as control;
 pub mod fhe;
 

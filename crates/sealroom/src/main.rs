@@ -47,6 +47,8 @@ enum Command {
     Fhe(cmd::fhe::FheCommand),
     /// Run an algorithm package on a local plaintext sample, in the sandbox, with the Enclave API.
     LocalRun(cmd::local_run::LocalRunArgs),
+    /// Run the control plane, the key broker and the FHE model repository.
+    Server(cmd::server::ServerArgs),
     /// Run the server, the key broker and one local agent on one machine (not built yet).
     Up(cmd::unbuilt::UpArgs),
     /// Run the whole demo collaboration once in a temporary directory (not built yet).
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Command::Criteria(c) => cmd::criteria::run(c),
         Command::Fhe(c) => cmd::fhe::run(c),
         Command::LocalRun(a) => cmd::local_run::run(a),
+        Command::Server(a) => cmd::server::run(a),
         Command::Up(a) => cmd::unbuilt::up(a),
         Command::Demo => cmd::unbuilt::demo(),
         Command::EnclaveLaunch(a) => cmd::enclave::launch(a),

@@ -9,8 +9,7 @@ use std::task::{Context, Poll};
 use base64::Engine;
 use bytes::Bytes;
 use http_body::{Body, Frame};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::header::{
     HeaderValue, ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE,
 };
@@ -22,7 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
 use super::data::{DataError, DataFile};
-use super::{EnclaveApi, PostedReport, MAX_BODY};
+use super::{mlflow, model, EnclaveApi, PostedReport};
 
 /// A response body: a whole buffer, or chunks streamed from a blocking reader.
 pub enum ApiBody {
@@ -47,9 +46,18 @@ impl Body for ApiBody {
     }
 }
 
-type Resp = Response<ApiBody>;
+impl std::fmt::Debug for ApiBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiBody::Full(_) => f.write_str("ApiBody::Full"),
+            ApiBody::Stream(_) => f.write_str("ApiBody::Stream"),
+        }
+    }
+}
 
-fn json_response(status: StatusCode, value: serde_json::Value) -> Resp {
+pub(super) type Resp = Response<ApiBody>;
+
+pub(super) fn json_response(status: StatusCode, value: serde_json::Value) -> Resp {
     let mut r = Response::new(ApiBody::Full(Full::new(Bytes::from(value.to_string()))));
     *r.status_mut() = status;
     r.headers_mut()
@@ -65,7 +73,7 @@ fn raw_json(status: StatusCode, body: String) -> Resp {
     r
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Resp {
+pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Resp {
     json_response(status, json!({"error": message.into()}))
 }
 
@@ -100,19 +108,30 @@ pub async fn serve(
     }
 }
 
-async fn handle(api: Arc<EnclaveApi>, req: Request<Incoming>) -> Resp {
+/// Answers one request. `serve` calls it for every request; tests call it directly with any
+/// body type.
+pub async fn handle<B>(api: Arc<EnclaveApi>, req: Request<B>) -> Resp
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     let path = req.uri().path().to_owned();
+    if let Some(endpoint) = path.strip_prefix(mlflow::PREFIX) {
+        let endpoint = endpoint.to_owned();
+        return tracking(&api, req, &endpoint).await;
+    }
     match (req.method().clone(), path.as_str()) {
         (Method::GET, "/api/v1/data/files") => list_files(&api),
         (Method::GET, "/api/v1/data/file") => get_file(&api, &req),
-        (Method::POST, "/api/v1/validate") => match read_report(req).await {
+        (Method::POST, "/api/v1/validate") => match read_report(&api, req).await {
             Ok(r) => validate(&api, &r).0,
             Err(resp) => resp,
         },
-        (Method::POST, "/api/v1/report") => match read_report(req).await {
+        (Method::POST, "/api/v1/report") => match read_report(&api, req).await {
             Ok(r) => post_report(&api, r),
             Err(resp) => resp,
         },
+        (Method::POST, "/api/v1/model") => model::upload(api, req).await,
         (Method::GET, "/api/v1/parameters") => {
             let params: serde_json::Map<String, serde_json::Value> = api
                 .parameters
@@ -124,13 +143,59 @@ async fn handle(api: Arc<EnclaveApi>, req: Request<Incoming>) -> Resp {
         (
             _,
             "/api/v1/data/files" | "/api/v1/data/file" | "/api/v1/validate" | "/api/v1/report"
-            | "/api/v1/parameters",
+            | "/api/v1/parameters" | "/api/v1/model",
         ) => error(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("{} is not allowed on {path}", req.method()),
         ),
         _ => error(StatusCode::NOT_FOUND, format!("no endpoint {path}")),
     }
+}
+
+/// Reads a whole body of at most `max` bytes; a larger one is `413`, a cut one `400`.
+pub(super) async fn read_body<B>(body: B, max: usize) -> Result<Bytes, (StatusCode, String)>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    match Limited::new(body, max).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than {max} bytes"),
+        )),
+        Err(e) => Err((
+            StatusCode::BAD_REQUEST,
+            format!("the request body could not be read: {e}"),
+        )),
+    }
+}
+
+/// `/api/2.0/mlflow/...`: the MLflow tracking subset (errors in MLflow's shape).
+async fn tracking<B>(api: &EnclaveApi, req: Request<B>, endpoint: &str) -> Resp
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let method = req.method().as_str().to_owned();
+    let query = req.uri().query().map(str::to_owned);
+    let body = match read_body(req.into_body(), api.limits.tracking.max_body).await {
+        Ok(b) => b,
+        Err((status, message)) => {
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "RESOURCE_LIMIT_EXCEEDED"
+            } else {
+                "MALFORMED_REQUEST"
+            };
+            return json_response(status, json!({"error_code": code, "message": message}));
+        }
+    };
+    let (status, value) =
+        api.with_tracking(|t| t.handle_request(&method, endpoint, query.as_deref(), &body));
+    json_response(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        value,
+    )
 }
 
 /// A stable id for a file name, shaped like a UUID (EscrowAI lists UUIDs).
@@ -190,13 +255,23 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn query_param(req: &Request<Incoming>, key: &str) -> Option<String> {
-    req.uri().query()?.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(k)? == key)
-            .then(|| percent_decode(v))
-            .flatten()
-    })
+/// The decodable `key=value` pairs of a query, in order (undecodable ones are left out).
+pub(crate) fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((percent_decode(k)?, percent_decode(v)?))
+        })
+        .collect()
+}
+
+/// The first value of `key` in the request's query.
+pub(super) fn query_param(uri: &hyper::Uri, key: &str) -> Option<String> {
+    query_pairs(uri.query()?)
+        .into_iter()
+        .find_map(|(k, v)| (k == key).then_some(v))
 }
 
 /// Parses a single `bytes=` range against a length. `Err(())` means unsatisfiable.
@@ -228,8 +303,8 @@ fn parse_range(header: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
     Some(Ok(range))
 }
 
-fn get_file(api: &EnclaveApi, req: &Request<Incoming>) -> Resp {
-    let Some(name) = query_param(req, "filepath") else {
+fn get_file<B>(api: &EnclaveApi, req: &Request<B>) -> Resp {
+    let Some(name) = query_param(req.uri(), "filepath") else {
         return error(
             StatusCode::BAD_REQUEST,
             "the filepath query parameter is required",
@@ -313,13 +388,17 @@ fn get_file(api: &EnclaveApi, req: &Request<Incoming>) -> Resp {
 }
 
 /// A report body as posted: `name`, `status`, `json_data` (base64 of JSON), and ids.
-struct ReportBody {
+pub(super) struct ReportBody {
     name: String,
     status: String,
     document_bytes: Vec<u8>,
 }
 
-async fn read_report(req: Request<Incoming>) -> Result<ReportBody, Resp> {
+async fn read_report<B>(api: &EnclaveApi, req: Request<B>) -> Result<ReportBody, Resp>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     let is_json = req
         .headers()
         .get(CONTENT_TYPE)
@@ -331,36 +410,24 @@ async fn read_report(req: Request<Incoming>) -> Result<ReportBody, Resp> {
             "send the report as application/json",
         ));
     }
-    let bytes = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return Err(error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the request body is larger than {MAX_BODY} bytes"),
-            ))
-        }
-    };
-    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not JSON: {e}"),
-        )
-    })?;
+    let bytes = read_body(req.into_body(), api.limits.max_body)
+        .await
+        .map_err(|(status, message)| error(status, message))?;
+    parse_report(&bytes).map_err(|message| error(StatusCode::BAD_REQUEST, message))
+}
+
+/// Parses a report body: a JSON object whose `json_data` is base64 of a document.
+pub(super) fn parse_report(bytes: &[u8]) -> Result<ReportBody, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("the body is not JSON: {e}"))?;
+    if !v.is_object() {
+        return Err("the body must be a JSON object".into());
+    }
     let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
-    let data = field("json_data").ok_or_else(|| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "json_data (base64 of JSON) is required",
-        )
-    })?;
+    let data = field("json_data").ok_or("json_data (base64 of JSON) is required")?;
     let document_bytes = base64::engine::general_purpose::STANDARD
         .decode(data.trim())
-        .map_err(|e| {
-            error(
-                StatusCode::BAD_REQUEST,
-                format!("json_data is not base64: {e}"),
-            )
-        })?;
+        .map_err(|e| format!("json_data is not base64: {e}"))?;
     Ok(ReportBody {
         name: field("name").unwrap_or_default(),
         status: field("status").unwrap_or_else(|| "In Progress".to_owned()),
@@ -401,6 +468,8 @@ fn post_report(api: &EnclaveApi, report: ReportBody) -> Resp {
             return resp;
         }
     }
+    // Parsed only to check it is JSON and for display; the bytes are what is kept and forwarded
+    // (re-serializing would turn large integers into floats and may reorder keys).
     let document = match serde_json::from_slice(&report.document_bytes) {
         Ok(d) => d,
         Err(e) => {
@@ -413,15 +482,34 @@ fn post_report(api: &EnclaveApi, report: ReportBody) -> Resp {
     let posted = PostedReport {
         name: report.name,
         status: report.status,
+        json: report.document_bytes,
         document,
     };
-    api.with_reports(|r| {
+    let limits = &api.limits;
+    let kept = api.with_reports(|r| {
         if is_final {
             r.final_report = Some(posted);
-        } else {
-            r.progress.push(posted);
+            return true;
         }
+        let used: usize = r.progress.iter().map(|p| p.json.len()).sum();
+        if r.progress.len() >= limits.max_progress_reports
+            || used + posted.json.len() > limits.max_progress_bytes
+        {
+            r.dropped_progress += 1;
+            return false;
+        }
+        r.progress.push(posted);
+        true
     });
+    if !kept {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "this run keeps at most {} progress reports and {} bytes of them",
+                limits.max_progress_reports, limits.max_progress_bytes
+            ),
+        );
+    }
     let message = if is_final {
         "final report validated and accepted"
     } else {

@@ -347,7 +347,10 @@ impl TestServer {
     /// key provider, as `POST /api/v1/projects` does). Returns its ID.
     pub fn project(&self, w: &World, name: &str, technology: &str) -> String {
         let admin = self
-            .block_on(sealroom_store::AccountStore::user_credentials(&*self.store, "admin"))
+            .block_on(sealroom_store::AccountStore::user_credentials(
+                &*self.store,
+                "admin",
+            ))
             .unwrap()
             .unwrap()
             .user;
@@ -358,7 +361,10 @@ impl TestServer {
                 format!("{name}, made by the test harness"),
                 technology.parse().unwrap(),
                 vec![
-                    (w.ao_org.parse().unwrap(), sealroom_types::Role::AlgorithmOwner),
+                    (
+                        w.ao_org.parse().unwrap(),
+                        sealroom_types::Role::AlgorithmOwner,
+                    ),
                     (w.ds_org.parse().unwrap(), sealroom_types::Role::DataSteward),
                 ],
                 admin.id,

@@ -9,4 +9,5 @@ pub mod import;
 pub mod keys;
 pub mod local_run;
 pub mod seal;
+pub mod server;
 pub mod unbuilt;
