@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod provision;
 pub mod routes;
+pub mod sweeper;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
