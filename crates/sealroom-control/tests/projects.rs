@@ -805,3 +805,29 @@ fn main_flow_on_postgres() {
     assert_eq!(r.status, 409);
     assert_eq!(audit_count(&s, "key.wcek_upload", AuditOutcome::Failure), 1);
 }
+
+#[test]
+fn openapi_lists_the_project_routes() {
+    let s = TestServer::sqlite();
+    let doc = s
+        .call("GET", "/api/openapi.json", None, Body::None)
+        .expect(200);
+    let paths = &doc.json["paths"];
+    for (path, method) in [
+        ("/api/v1/projects", "post"),
+        ("/api/v1/projects", "get"),
+        ("/api/v1/projects/{project_id}", "get"),
+        ("/api/v1/projects/{project_id}/state", "put"),
+        ("/api/v1/projects/{project_id}/members", "post"),
+        ("/api/v1/projects/{project_id}/settings", "put"),
+        ("/api/v1/projects/{project_id}/keys/{role}/kek", "get"),
+        ("/api/v1/projects/{project_id}/keys/{role}/wcek", "post"),
+        ("/api/v1/projects/{project_id}/keys/{role}/wceks", "get"),
+    ] {
+        let op = &paths[path][method];
+        assert!(op.is_object(), "{method} {path}");
+        assert_eq!(op["tags"][0], "projects", "{method} {path}");
+    }
+    let wcek = &paths["/api/v1/projects/{project_id}/keys/{role}/wcek"]["post"];
+    assert!(wcek["requestBody"]["content"]["application/octet-stream"].is_object());
+}
