@@ -101,6 +101,17 @@ pub trait ProjectStore: Send + Sync {
     async fn list_members(&self, project: ProjectId) -> Result<Vec<ProjectMember>>;
     /// The organization's role in the project, if it is a member.
     async fn member_role(&self, project: ProjectId, org: OrgId) -> Result<Option<Role>>;
+    /// The project's members with their organizations' names (one query), by role, then
+    /// organization.
+    async fn list_members_named(&self, project: ProjectId) -> Result<Vec<(ProjectMember, Name)>>;
+    /// The organization's roles in the projects whose IDs lie in `(after, through]` (the span
+    /// of one [`list_projects`](Self::list_projects) page), in one query.
+    async fn org_roles_between(
+        &self,
+        org: OrgId,
+        after: Option<ProjectId>,
+        through: ProjectId,
+    ) -> Result<Vec<(ProjectId, Role)>>;
     /// A role's key pair, with the encrypted private half.
     async fn project_key(&self, project: ProjectId, role: Role) -> Result<ProjectKeyRecord>;
     /// The public information of the project's key pairs.

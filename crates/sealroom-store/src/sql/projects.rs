@@ -386,6 +386,55 @@ impl ProjectStore for SqlStore {
             .transpose()
     }
 
+    async fn list_members_named(&self, project: ProjectId) -> Result<Vec<(ProjectMember, Name)>> {
+        self.fetch_all(
+            query(
+                "SELECT m.project_id, m.org_id, m.role, o.name FROM project_members m \
+                 JOIN organizations o ON o.id = m.org_id \
+                 WHERE m.project_id = $1 ORDER BY m.role, m.org_id",
+            )
+            .bind(project.to_string()),
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            let r = R::new(row, "project_members");
+            Ok((
+                ProjectMember {
+                    project_id: r.p("project_id")?,
+                    org_id: r.p("org_id")?,
+                    role: r.p("role")?,
+                },
+                r.name("name")?,
+            ))
+        })
+        .collect()
+    }
+
+    async fn org_roles_between(
+        &self,
+        org: OrgId,
+        after: Option<ProjectId>,
+        through: ProjectId,
+    ) -> Result<Vec<(ProjectId, Role)>> {
+        self.fetch_all(
+            query(
+                "SELECT project_id, role FROM project_members \
+                 WHERE org_id = $1 AND project_id > $2 AND project_id <= $3",
+            )
+            .bind(org.to_string())
+            .bind(after.map(|a| a.to_string()).unwrap_or_default())
+            .bind(through.to_string()),
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            let r = R::new(row, "project_members");
+            Ok((r.p("project_id")?, r.p("role")?))
+        })
+        .collect()
+    }
+
     async fn project_key(&self, project: ProjectId, role: Role) -> Result<ProjectKeyRecord> {
         let row = self
             .fetch_optional(
