@@ -242,7 +242,6 @@ pub fn router(state: ControlState) -> Router {
         .url("/api/openapi.json", doc)
         .into();
     api.merge(docs)
-        .merge(routes::blobs::public_routes())
         .fallback(fallback_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
