@@ -5,6 +5,11 @@
 //! The bwrap runner has no image to build, so it runs the entry point with the enclave's own
 //! read-only system (`/usr`): it takes the `ENTRYPOINT` (and `CMD`, `WORKDIR`) of the Dockerfile,
 //! or `run.sh` when there is no Dockerfile. The package is mounted read-only at `/app`.
+//!
+//! The container runner builds the Dockerfile at Runtime Build from [`build_context`]: the
+//! package's plaintext files only. Files named in the `secrets` manifest are decrypted for the run
+//! and must never land in an image layer on disk, so they stay out of the context; the run sees
+//! them at `/app`, mounted from memory-backed storage.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +17,17 @@ use std::path::{Path, PathBuf};
 pub const APP_DIR: &str = "/app";
 /// Largest Dockerfile read.
 const MAX_DOCKERFILE: u64 = 256 * 1024;
+/// The plaintext manifest of the files the algorithm owner sealed.
+pub const SECRETS_MANIFEST: &str = "secrets";
+/// The same manifest in the server's JSON form, `{"files": ["path", ...]}`.
+pub const SECRETS_MANIFEST_JSON: &str = "secrets.json";
+/// Largest `secrets` manifest read.
+const MAX_SECRETS_MANIFEST: u64 = 1024 * 1024;
+/// Largest build context (the tar of the plaintext files) sent to the container engine. Weights
+/// and data belong in sealed files, mounted at run time, not in the image.
+pub const MAX_BUILD_CONTEXT: u64 = 256 * 1024 * 1024;
+/// Most entries (files and directories) in a build context.
+const MAX_BUILD_ENTRIES: usize = 100_000;
 
 /// Errors reading a package.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +40,9 @@ pub enum PackageError {
     /// The Dockerfile cannot be used.
     #[error("{path}: {reason}")]
     Dockerfile { path: String, reason: String },
+    /// The build context would be larger than [`MAX_BUILD_CONTEXT`] or hold too many files.
+    #[error("{dir}: the build context is too large ({what}); put large files in sealed files, which are mounted at run time")]
+    ContextTooLarge { dir: String, what: String },
     /// The package directory cannot be read.
     #[error("cannot read the package {dir}: {source}")]
     Io {
@@ -135,6 +154,140 @@ fn from_dockerfile(path: &Path) -> Result<Option<Entrypoint>, PackageError> {
     Ok(Some(Entrypoint { argv, workdir }))
 }
 
+/// The paths (relative, `/`-separated) the package's secrets manifests name: `secrets` (one per
+/// line, `#` comments and blank lines ignored) and `secrets.json` (`{"files": [...]}`), both
+/// where both exist; a leading `./` or `/` dropped; a directory stands for everything under it.
+/// No manifest: nothing is secret.
+pub fn secret_paths(dir: &Path) -> Result<Vec<String>, PackageError> {
+    let clean = |l: &str| {
+        l.trim()
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .trim_end_matches('/')
+            .to_owned()
+    };
+    let mut paths: Vec<String> = Vec::new();
+    if let Some(text) = read_manifest(dir, SECRETS_MANIFEST)? {
+        paths.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(clean),
+        );
+    }
+    if let Some(text) = read_manifest(dir, SECRETS_MANIFEST_JSON)? {
+        #[derive(serde::Deserialize)]
+        struct Files {
+            files: Vec<String>,
+        }
+        let files: Files = serde_json::from_str(&text).map_err(|e| PackageError::Dockerfile {
+            path: dir.join(SECRETS_MANIFEST_JSON).display().to_string(),
+            reason: format!("not {{\"files\": [\"relative/path\", ...]}}: {e}"),
+        })?;
+        paths.extend(files.files.iter().map(|f| clean(f)));
+    }
+    paths.retain(|p| !p.is_empty());
+    Ok(paths)
+}
+
+/// A manifest's text, `None` when it does not exist; bounded, never through a link.
+fn read_manifest(dir: &Path, name: &str) -> Result<Option<String>, PackageError> {
+    let path = dir.join(name);
+    let io = |source| PackageError::Io {
+        dir: dir.display().to_string(),
+        source,
+    };
+    let meta = match std::fs::symlink_metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    if !meta.is_file() || meta.len() > MAX_SECRETS_MANIFEST {
+        return Err(PackageError::Dockerfile {
+            path: path.display().to_string(),
+            reason: format!(
+                "the secrets manifest must be a regular file of at most {MAX_SECRETS_MANIFEST} bytes"
+            ),
+        });
+    }
+    std::fs::read_to_string(&path).map(Some).map_err(io)
+}
+
+/// The Runtime Build context: a tar of the package's regular files and directories, without the
+/// files its `secrets` manifest names, without symbolic links or special files (a link could
+/// point anywhere on the host), owned by root, with fixed times so the same package gives the
+/// same bytes. At most [`MAX_BUILD_CONTEXT`] bytes.
+pub fn build_context(dir: &Path) -> Result<Vec<u8>, PackageError> {
+    let secrets = secret_paths(dir)?;
+    let io = |source| PackageError::Io {
+        dir: dir.display().to_string(),
+        source,
+    };
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut entries = 0usize;
+    let mut total = 0u64;
+    // Depth-first, sorted: reproducible.
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let mut children: Vec<_> = std::fs::read_dir(dir.join(&rel))
+            .map_err(io)?
+            .collect::<Result<_, _>>()
+            .map_err(io)?;
+        children.sort_by_key(|e| e.file_name());
+        for child in children.into_iter().rev() {
+            let name = rel.join(child.file_name());
+            let slash = name.to_string_lossy();
+            if secrets
+                .iter()
+                .any(|s| slash == s.as_str() || slash.starts_with(&format!("{s}/")))
+            {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(child.path()).map_err(io)?;
+            entries += 1;
+            if entries > MAX_BUILD_ENTRIES {
+                return Err(PackageError::ContextTooLarge {
+                    dir: dir.display().to_string(),
+                    what: format!("more than {MAX_BUILD_ENTRIES} files"),
+                });
+            }
+            let mut header = tar::Header::new_gnu();
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_mtime(0);
+            use std::os::unix::fs::PermissionsExt;
+            let exec = meta.permissions().mode() & 0o111 != 0;
+            if meta.is_dir() {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(0o755);
+                header.set_size(0);
+                builder
+                    .append_data(&mut header, &name, std::io::empty())
+                    .map_err(io)?;
+                stack.push(name);
+            } else if meta.is_file() {
+                total += meta.len() + 512;
+                if total > MAX_BUILD_CONTEXT {
+                    return Err(PackageError::ContextTooLarge {
+                        dir: dir.display().to_string(),
+                        what: format!("over {} MiB", MAX_BUILD_CONTEXT >> 20),
+                    });
+                }
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(if exec { 0o755 } else { 0o644 });
+                header.set_size(meta.len());
+                let file = std::fs::File::open(child.path()).map_err(io)?;
+                // A file that grows while it is read is cut at its size: `append_data` copies
+                // exactly `size` bytes.
+                builder
+                    .append_data(&mut header, &name, std::io::Read::take(file, meta.len()))
+                    .map_err(io)?;
+            }
+        }
+    }
+    builder.into_inner().map_err(io)
+}
+
 /// Exec form (`["a", "b"]`) or shell form (`a b` → `/bin/sh -c "a b"`).
 fn command_form(rest: &str) -> Result<Vec<String>, String> {
     if rest.starts_with('[') {
@@ -178,6 +331,45 @@ mod tests {
         std::fs::write(d.path().join("Dockerfile"), "ENTRYPOINT [oops\n").unwrap();
         assert!(matches!(
             entrypoint(d.path()),
+            Err(PackageError::Dockerfile { .. })
+        ));
+    }
+
+    #[test]
+    fn the_build_context_leaves_out_secrets_and_links() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        std::fs::write(p.join("Dockerfile"), "FROM x\n").unwrap();
+        std::fs::write(p.join("secrets"), "# sealed\n./model.bin\nweights/\n").unwrap();
+        std::fs::write(p.join("secrets.json"), r#"{"files": ["src/key.pem"]}"#).unwrap();
+        std::fs::write(p.join("model.bin"), "decrypted weights").unwrap();
+        std::fs::create_dir_all(p.join("weights/deep")).unwrap();
+        std::fs::write(p.join("weights/deep/w.pt"), "w").unwrap();
+        std::fs::create_dir(p.join("src")).unwrap();
+        std::fs::write(p.join("src/main.py"), "print(1)").unwrap();
+        std::fs::write(p.join("src/key.pem"), "decrypted key").unwrap();
+        std::os::unix::fs::symlink("/etc/shadow", p.join("src/shadow")).unwrap();
+        let tar_bytes = build_context(p).unwrap();
+        assert_eq!(tar_bytes, build_context(p).unwrap(), "reproducible");
+        let mut names: Vec<String> = tar::Archive::new(&tar_bytes[..])
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            vec![
+                "Dockerfile",
+                "secrets",
+                "secrets.json",
+                "src",
+                "src/main.py"
+            ]
+        );
+        std::fs::write(p.join("secrets.json"), "[]").unwrap();
+        assert!(matches!(
+            build_context(p),
             Err(PackageError::Dockerfile { .. })
         ));
     }

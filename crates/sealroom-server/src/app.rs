@@ -152,6 +152,8 @@ pub async fn start(opts: ServerOptions) -> Result<Started, StartError> {
         control: Some(state.clone()),
         fhe,
     });
+    // Fails runs whose agent stopped sending heartbeats; purges old notifications.
+    sealroom_control::sweeper::spawn(state.clone());
     let serving = tokio::spawn(crate::serve(listener, router));
     Ok(Started {
         addr,

@@ -49,6 +49,8 @@ enum Command {
     LocalRun(cmd::local_run::LocalRunArgs),
     /// Run the control plane, the key broker and the FHE model repository.
     Server(cmd::server::ServerArgs),
+    /// Run the enclave agent of a data steward's site: claim its runs and run them in the sandbox.
+    Agent(cmd::agent::AgentArgs),
     /// Run the server, the key broker and one local agent on one machine (not built yet).
     Up(cmd::unbuilt::UpArgs),
     /// Run the whole demo collaboration once in a temporary directory (not built yet).
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
         Command::Fhe(c) => cmd::fhe::run(c),
         Command::LocalRun(a) => cmd::local_run::run(a),
         Command::Server(a) => cmd::server::run(a),
+        Command::Agent(a) => cmd::agent::run(a),
         Command::Up(a) => cmd::unbuilt::up(a),
         Command::Demo => cmd::unbuilt::demo(),
         Command::EnclaveLaunch(a) => cmd::enclave::launch(a),

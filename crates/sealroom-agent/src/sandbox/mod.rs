@@ -3,14 +3,15 @@
 //! ended.
 //!
 //! One joint, several built-ins (STYLE.md habit 1): [`SandboxRunner`] with
-//! [`bwrap::BwrapRunner`] and [`process::ProcessRunner`]; [`runner`] builds one from a
-//! [`RunnerKind`].
+//! [`bwrap::BwrapRunner`], [`container::ContainerRunner`] (Docker Engine API: Docker or Podman)
+//! and [`process::ProcessRunner`]; [`runner`] builds one from a [`RunnerKind`].
 
 pub mod bwrap;
+pub mod container;
 pub mod limits;
 pub mod process;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,17 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
+    /// The container engine (Docker or Podman, through its API) refused or failed a request.
+    #[error("container engine at {socket}: {context}: {source}")]
+    Engine {
+        socket: String,
+        context: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Runtime Build: the package's Dockerfile could not be built into an image.
+    #[error("runtime build failed: {0}")]
+    Build(String),
 }
 
 /// Result alias for sandbox operations.
@@ -203,10 +215,38 @@ pub struct Outcome {
     pub peak_memory_bytes: Option<u64>,
 }
 
+/// A boxed future, as the object-safe [`SandboxRunner`] returns them.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 /// Starts programs in a sandbox.
 pub trait SandboxRunner: Send + Sync + std::fmt::Debug {
     /// A short name: `bwrap`, `process`, ...
     fn name(&self) -> &'static str;
+
+    /// Whether the sandbox's system (`/usr`, `/lib`) is the host's, read-only. When it is not
+    /// (a container image), a program bound in from the host must bring its shared libraries
+    /// along (see [`crate::enclave`]).
+    fn shares_host_system(&self) -> bool {
+        true
+    }
+
+    /// Runtime Build: prepares what `package` needs before its sandbox starts, and returns the
+    /// runner to start it with when that is not `self`. The container runner builds the
+    /// package's Dockerfile into an image here (its build log goes to `log`); the others have
+    /// nothing to build.
+    fn runtime_build<'a>(
+        &'a self,
+        package: &'a Path,
+        log: mpsc::Sender<OutputLine>,
+    ) -> BoxFuture<'a, Result<Option<Arc<dyn SandboxRunner>>>> {
+        let _ = (package, log);
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Frees what [`SandboxRunner::runtime_build`] made (the built image), after the run.
+    fn release(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 
     /// Runs `spec` to its end: streams output lines to `output`, enforces the limits, and stops
     /// the program when `cancel` turns true.
@@ -219,10 +259,19 @@ pub trait SandboxRunner: Send + Sync + std::fmt::Debug {
 }
 
 /// The runners built in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunnerKind {
     /// bubblewrap: namespaces, no network, read-only system. The default.
     Bwrap,
+    /// A container through the Docker Engine API (Docker or Podman): no network, read-only
+    /// image, all capabilities dropped.
+    Container {
+        /// The engine's unix socket; `None` finds one ([`container::default_socket`]).
+        socket: Option<PathBuf>,
+        /// The image a package without a Dockerfile runs in (e.g. `python:3.11-slim`); a
+        /// package with one is built at Runtime Build.
+        image: String,
+    },
     /// No isolation at all. Development only.
     Process {
         /// Must be true: the operator passed `--insecure-no-sandbox`.
@@ -234,6 +283,13 @@ pub enum RunnerKind {
 pub fn runner(kind: RunnerKind) -> Result<Arc<dyn SandboxRunner>> {
     match kind {
         RunnerKind::Bwrap => Ok(Arc::new(bwrap::BwrapRunner::new()?)),
+        RunnerKind::Container { socket, image } => Ok(Arc::new(container::ContainerRunner::new(
+            container::ContainerConfig {
+                socket,
+                image,
+                ..Default::default()
+            },
+        )?)),
         RunnerKind::Process {
             insecure_no_sandbox,
         } => Ok(Arc::new(process::ProcessRunner::new(insecure_no_sandbox)?)),

@@ -22,6 +22,9 @@ use tokio::sync::{mpsc, watch};
 enum Runner {
     /// bubblewrap: no network, read-only system, own namespaces (the default).
     Bwrap,
+    /// A container through the Docker Engine API (Docker or Podman): no network, read-only
+    /// image; a package with a Dockerfile is built into its image first (Runtime Build).
+    Container,
     /// No isolation at all; needs --insecure-no-sandbox. Development only.
     Process,
 }
@@ -51,6 +54,13 @@ pub struct LocalRunArgs {
     /// The sandbox runner.
     #[arg(long, value_enum, default_value = "bwrap")]
     runner: Runner,
+    /// The container engine's unix socket (--runner container; default: $DOCKER_HOST, then
+    /// Podman's and Docker's usual sockets).
+    #[arg(long, value_name = "PATH")]
+    container_socket: Option<PathBuf>,
+    /// The image a package without a Dockerfile runs in (--runner container).
+    #[arg(long, value_name = "IMAGE", default_value = "python:3.11-slim")]
+    image: String,
     /// Allow the process runner, which has no isolation at all.
     #[arg(long)]
     insecure_no_sandbox: bool,
@@ -121,6 +131,10 @@ pub fn run(args: LocalRunArgs) -> anyhow::Result<ExitCode> {
     };
     let kind = match args.runner {
         Runner::Bwrap => RunnerKind::Bwrap,
+        Runner::Container => RunnerKind::Container {
+            socket: args.container_socket.clone(),
+            image: args.image.clone(),
+        },
         Runner::Process => RunnerKind::Process {
             insecure_no_sandbox: args.insecure_no_sandbox,
         },
