@@ -326,7 +326,11 @@ fn notifications_are_the_callers_own() {
     }
 
     // A malformed ID is 400; an unknown one 404.
-    let r = s.post("/api/v1/notifications/not-an-id/read", &w.ds_token, json!({}));
+    let r = s.post(
+        "/api/v1/notifications/not-an-id/read",
+        &w.ds_token,
+        json!({}),
+    );
     assert_eq!(r.status, 400);
     assert_eq!(r.code(), "invalid_id");
     let unknown = sealroom_types::NotificationId::new();
@@ -453,8 +457,12 @@ fn chat_bodies_and_pages() {
 
     // Pages: after/limit, oldest first.
     for i in 0..5 {
-        s.post(&path, &w.ao_token, json!({ "body": format!("message {i}") }))
-            .expect(201);
+        s.post(
+            &path,
+            &w.ao_token,
+            json!({ "body": format!("message {i}") }),
+        )
+        .expect(201);
     }
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
@@ -477,7 +485,13 @@ fn chat_bodies_and_pages() {
     assert_eq!(seen.len(), 7);
     assert_eq!(
         &seen[2..],
-        ["message 0", "message 1", "message 2", "message 3", "message 4"]
+        [
+            "message 0",
+            "message 1",
+            "message 2",
+            "message 3",
+            "message 4"
+        ]
     );
     // Bad page parameters.
     for q in ["limit=0", "limit=501", "limit=x", "after=nope"] {
@@ -492,8 +506,12 @@ fn chat_bodies_and_pages() {
     // A paused project still chats; a deactivated one is read-only: 409, nothing stored.
     s.block_on(s.store.set_project_state(id(&p), ProjectState::Paused))
         .unwrap();
-    s.post(&path, &w.ao_token, json!({ "body": "paused, still talking" }))
-        .expect(201);
+    s.post(
+        &path,
+        &w.ao_token,
+        json!({ "body": "paused, still talking" }),
+    )
+    .expect(201);
     s.block_on(s.store.set_project_state(id(&p), ProjectState::Deactivated))
         .unwrap();
     let before = chat_count(&s, &p);
@@ -548,7 +566,9 @@ fn search_sees_only_the_callers_projects() {
         .collect();
     assert_eq!(ids, [pa.as_str()]);
     // Admin sees both.
-    let r = s.get("/api/v1/search?q=harness", &s.admin_token).expect(200);
+    let r = s
+        .get("/api/v1/search?q=harness", &s.admin_token)
+        .expect(200);
     assert_eq!(items(&r).len(), 2);
 
     // Limits.
@@ -577,7 +597,9 @@ fn search_sees_only_the_callers_projects() {
     assert_eq!(items(&r).len(), 100);
     assert!(items(&s.get("/api/v1/search?q=cohort", &b.ds_token).expect(200)).is_empty());
     // Punctuation only: no words, no hits (and no query syntax reaches the engine).
-    let r = s.get("/api/v1/search?q=%22*%3A%26", &a.ds_token).expect(200);
+    let r = s
+        .get("/api/v1/search?q=%22*%3A%26", &a.ds_token)
+        .expect(200);
     assert!(items(&r).is_empty());
 
     // Bad input: 400.
@@ -595,8 +617,11 @@ fn search_sees_only_the_callers_projects() {
         assert_eq!(r.status, 400, "{q}: {}", r.text());
         assert_eq!(r.code(), "invalid_request", "{q}");
     }
-    s.get(&format!("/api/v1/search?q={}", "a".repeat(200)), &a.ao_token)
-        .expect(200);
+    s.get(
+        &format!("/api/v1/search?q={}", "a".repeat(200)),
+        &a.ao_token,
+    )
+    .expect(200);
     // Anonymous 401; site token 403.
     let r = s.call("GET", "/api/v1/search?q=zebrafish", None, Body::None);
     assert_eq!(r.status, 401);

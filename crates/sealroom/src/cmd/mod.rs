@@ -2,6 +2,7 @@
 //! (most return `ExitCode::SUCCESS`) and an `anyhow::Error` otherwise, which `exit::report` maps
 //! to a documented exit code.
 
+pub mod audit;
 pub mod criteria;
 pub mod enclave;
 pub mod fhe;
