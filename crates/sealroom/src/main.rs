@@ -42,6 +42,9 @@ enum Command {
     /// Check documents against Cerberus-style validation criteria, as the Enclave API does.
     #[command(subcommand)]
     Criteria(cmd::criteria::CriteriaCommand),
+    /// The audit log: verify its hash chain directly in the metadata database.
+    #[command(subcommand)]
+    Audit(cmd::audit::AuditCommand),
     /// FHE split inference: keys, encrypted inference, the demo and the leakage measurement.
     #[command(subcommand)]
     Fhe(cmd::fhe::FheCommand),
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Decrypt(a) => cmd::seal::decrypt(a),
         Command::Import(c) => cmd::import::run(c),
         Command::Criteria(c) => cmd::criteria::run(c),
+        Command::Audit(c) => cmd::audit::run(c),
         Command::Fhe(c) => cmd::fhe::run(c),
         Command::LocalRun(a) => cmd::local_run::run(a),
         Command::Server(a) => cmd::server::run(a),

@@ -10,8 +10,8 @@ use super::{is_fk_violation, page_limit, Backend, SqlStore};
 use crate::search::{fts5_query, tsquery};
 use crate::{CommsStore, Result, StoreError, Viewer};
 
-/// Longest chat message, in bytes.
-const MAX_CHAT: usize = 8 * 1024;
+/// Longest chat message, in bytes (the API allows 4000 characters of up to 4 bytes each).
+const MAX_CHAT: usize = 16 * 1024;
 
 fn notification(row: &sqlx::any::AnyRow) -> Result<Notification> {
     let r = R::new(row, "notifications");

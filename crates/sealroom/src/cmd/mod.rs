@@ -3,6 +3,7 @@
 //! to a documented exit code.
 
 pub mod agent;
+pub mod audit;
 pub mod criteria;
 pub mod enclave;
 pub mod fhe;
