@@ -96,10 +96,7 @@ async fn site_keys(db: &TestDb) {
         .register_site_attestation_key(w.site.id, &k2)
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, StoreError::AlreadyExists { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err:?}");
     assert_eq!(
         s.site_attestation_key(w.site.id)
             .await
