@@ -398,60 +398,49 @@ async fn refuse(
 }
 
 /// The run, if this site claimed it and it is in `workload_launch`, with its project.
+/// `Ok(Err(_))`: refused; `Err(_)`: the store failed.
 async fn claimed_run(
     state: &ControlState,
     site: &SiteCaller,
     run_id: RunId,
-) -> Result<(Run, Project), Refusal> {
+) -> ApiResult<Result<(Run, Project), Refusal>> {
     let run = match state.store().get_run(run_id).await {
         Ok(r) => r,
         Err(StoreError::NotFound { .. }) => {
-            return Err(Refusal::new(
+            return Ok(Err(Refusal::new(
                 "run_not_found",
                 ErrorCode::NotFound,
                 format!("run {run_id} not found"),
-            ))
+            )))
         }
-        Err(e) => {
-            return Err(Refusal {
-                reason: "store",
-                failure: e.into(),
-            })
-        }
+        Err(e) => return Err(e.into()),
     };
     if run.site_id != Some(site.site.id) {
-        return Err(Refusal::new(
+        return Ok(Err(Refusal::new(
             "not_claimed_by_site",
             ErrorCode::Forbidden,
             format!("run {run_id} is not claimed by this site"),
-        ));
+        )));
     }
-    let project = state
-        .store()
-        .get_project(run.project_id)
-        .await
-        .map_err(|e| Refusal {
-            reason: "store",
-            failure: e.into(),
-        })?;
+    let project = state.store().get_project(run.project_id).await?;
     if !project.state.allows_writes() {
-        return Err(Refusal::new(
+        return Ok(Err(Refusal::new(
             "project_not_active",
             ErrorCode::ProjectNotActive,
             format!("the project is {}: no keys are released", project.state),
-        ));
+        )));
     }
     if run.state != RunState::WorkloadLaunch {
-        return Err(Refusal::new(
+        return Ok(Err(Refusal::new(
             "not_in_workload_launch",
             ErrorCode::InvalidStateTransition,
             format!(
                 "run {run_id} is {}; keys are released only in workload_launch",
                 run.state
             ),
-        ));
+        )));
     }
-    Ok((run, project))
+    Ok(Ok((run, project)))
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -502,9 +491,8 @@ async fn nonce(
         }
     };
     let run_id: RunId = parse_id(&req.run_id)?;
-    let (run, project) = match claimed_run(&state, &site, run_id).await {
+    let (run, project) = match claimed_run(&state, &site, run_id).await? {
         Ok(x) => x,
-        Err(r) if r.reason == "store" => return Err(r.failure),
         Err(r) => return Err(refuse(&state, &caller, ACTION, None, Some(run_id), r).await),
     };
     let mut nonce = zeroize::Zeroizing::new([0u8; NONCE_LEN]);
@@ -721,7 +709,6 @@ async fn release(
     let mut run_id = parse_id::<RunId>(&req.run_id).ok();
     match release_checked(&state, &site, &req, &mut project_id, &mut run_id).await {
         Ok(Ok(resp)) => Ok(Json(resp)),
-        Ok(Err(r)) if r.reason == "store" => Err(r.failure),
         Ok(Err(r)) => Err(refuse(&state, &caller, RELEASE_ACTION, project_id, run_id, r).await),
         Err(f) => {
             // Checks passed but releasing failed (key provider, store): recorded as a failure.
@@ -756,7 +743,7 @@ async fn release_checked(
     *run_out = Some(p.run_id);
 
     // 1. The run: this site's, in workload_launch, initiated by the DS.
-    let (run, project) = match claimed_run(state, site, p.run_id).await {
+    let (run, project) = match claimed_run(state, site, p.run_id).await? {
         Ok(x) => x,
         Err(r) => return Ok(Err(r)),
     };
