@@ -124,6 +124,37 @@ pub fn key_release_binding(
     Ok(ReportData(out))
 }
 
+/// Produces key-release evidence: computes [`key_release_binding`] and has `attester` put it in
+/// the report data. This is what the agent calls after asking the broker for a nonce; with
+/// [`crate::sim::SimulatedAttester`] it makes the simulated evidence of the demo.
+///
+/// ```
+/// use sealroom_attest::{attest_key_release, key_release_binding, sim, Verifier, VerificationTime};
+///
+/// let attester = sim::SimulatedAttester::generate([0u8; 48]).unwrap();
+/// let enclave_key = [9u8; 32]; // the enclave's ephemeral X25519 public key
+/// let nonce = [1u8; 32]; // as issued by POST /api/v1/broker/nonce (decoded)
+/// let evidence = attest_key_release(&attester, &nonce, "run-1", &enclave_key, "sha256:00").unwrap();
+/// let expected = key_release_binding(&nonce, "run-1", &enclave_key, b"sha256:00").unwrap();
+/// let verifier = sim::SimulatedVerifier::new(&attester.public_key()).unwrap();
+/// verifier.verify(&evidence, &expected, VerificationTime::now()).unwrap();
+/// ```
+pub fn attest_key_release(
+    attester: &dyn crate::Attester,
+    nonce: &[u8],
+    run_id: &str,
+    enclave_x25519_public: &[u8; 32],
+    workload_digest: &str,
+) -> Result<Vec<u8>> {
+    let report_data = key_release_binding(
+        nonce,
+        run_id,
+        enclave_x25519_public,
+        workload_digest.as_bytes(),
+    )?;
+    attester.attest(&report_data)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

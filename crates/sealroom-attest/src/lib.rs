@@ -42,7 +42,9 @@ mod tpm;
 pub mod tsm;
 mod x509;
 
-pub use binding::{key_release_binding, ReportData, BINDING_LABEL, MAX_BINDING_FIELD};
+pub use binding::{
+    attest_key_release, key_release_binding, ReportData, BINDING_LABEL, MAX_BINDING_FIELD,
+};
 pub use claims::{Claims, Measurement, TcbClaims, Technology};
 pub use error::{Error, Result};
 pub use policy::ReferenceMeasurements;

@@ -32,6 +32,9 @@ use sealroom_types::*;
 pub use error::{Result, StoreError};
 pub use input::*;
 pub use search::normalize_search_text;
+pub use sql::broker::{
+    BrokerStore, SiteAttestationKey, SiteKeyRegistration, StoredAttestationPolicy, MAX_POLICY_LEN,
+};
 pub use sql::{open, Backend, SqlStore, StoreConfig};
 
 /// Organizations, users, sites and tokens.
@@ -259,7 +262,14 @@ pub trait AuditStore: Send + Sync {
 
 /// The whole metadata store. Implemented by every type that implements the parts.
 pub trait MetadataStore:
-    AccountStore + ProjectStore + ArtifactStore + RunStore + CommsStore + AuditStore + std::fmt::Debug
+    AccountStore
+    + ProjectStore
+    + ArtifactStore
+    + RunStore
+    + CommsStore
+    + AuditStore
+    + BrokerStore
+    + std::fmt::Debug
 {
     /// Which engine.
     fn backend(&self) -> Backend;

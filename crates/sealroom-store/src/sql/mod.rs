@@ -5,6 +5,7 @@
 mod accounts;
 mod artifacts;
 mod audit_log;
+pub(crate) mod broker;
 mod comms;
 mod projects;
 mod rows;
@@ -108,16 +109,30 @@ impl std::fmt::Debug for SqlStore {
     }
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "broker",
+        include_str!("../../migrations/sqlite/0002_broker.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "broker",
+        include_str!("../../migrations/postgres/0002_broker.sql"),
+    ),
+];
 
 /// The migrator for one engine (migrations are compiled in).
 pub(crate) fn migrator(backend: Backend) -> Migrator {
