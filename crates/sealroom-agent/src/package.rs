@@ -186,7 +186,9 @@ pub fn secret_paths(dir: &Path) -> Result<Vec<String>, PackageError> {
         })?;
         paths.extend(files.files.iter().map(|f| clean(f)));
     }
-    paths.retain(|p| !p.is_empty());
+    // Each path once, in the order first named.
+    let mut seen = std::collections::HashSet::new();
+    paths.retain(|p| !p.is_empty() && seen.insert(p.clone()));
     Ok(paths)
 }
 

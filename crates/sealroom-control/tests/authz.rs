@@ -34,6 +34,7 @@ const MEMBERS_ADMIN: &[Who] = &[Who::Ao, Who::Ds, Who::Admin];
 const AO: &[Who] = &[Who::Ao];
 const DS: &[Who] = &[Who::Ds];
 const ADMIN: &[Who] = &[Who::Admin];
+const DS_ADMIN: &[Who] = &[Who::Ds, Who::Admin];
 const NOBODY: &[Who] = &[];
 
 /// One request.
@@ -83,6 +84,12 @@ struct Fx {
     attestation: ArtifactId,
     config: RunConfigId,
     run: RunId,
+    /// A run with a validated final report.
+    report_run: RunId,
+    /// A signed URL (path and query) of an object in the DS's storage.
+    signed_path: String,
+    /// One of the AO's notifications.
+    ao_notification: String,
 }
 
 impl Fx {
@@ -321,6 +328,9 @@ fn setup() -> Fx {
         attestation: ArtifactId::new(),
         config: RunConfigId::new(),
         run: RunId::new(),
+        report_run: RunId::new(),
+        signed_path: String::new(),
+        ao_notification: String::new(),
     };
     fx.data_spec = fx.artifact(ArtifactKind::DataSpecification, "Data spec");
     let pdf = fx.blob(b"%PDF-1.4\n% fixture\n", "spec.pdf");
@@ -349,8 +359,79 @@ fn setup() -> Fx {
     fx.attestation = fx.artifact(ArtifactKind::AttestationReport, "Attestation");
     fx.dataset = fx.artifact(ArtifactKind::Dataset, "Dataset");
     fx.config = fx.fresh_config();
+
+    // A run that went all the way, through the agent API, with a final report.
+    fx.report_run = fx.fresh_initiated_run();
+    let site = fx.w.site_token.clone();
+    let claimed = fx.s.post("/api/v1/agent/claim?wait=0", &site, json!({})).expect(200);
+    let claimed_id = claimed.json["run"]["id"].as_str().unwrap().to_string();
+    assert_eq!(claimed_id, fx.report_run.to_string());
+    for state in ["runtime_build", "workload_launch", "running"] {
+        fx.s.post(
+            &format!("/api/v1/agent/runs/{claimed_id}/state"),
+            &site,
+            json!({ "state": state }),
+        )
+        .expect(200);
+    }
+    fx.s.call(
+        "PUT",
+        &format!("/api/v1/agent/runs/{claimed_id}/outputs/final_report?name=report.json&passed_criteria=true"),
+        Some(&site),
+        Body::Raw("application/octet-stream", br#"{"accuracy": 0.91}"#.to_vec()),
+    )
+    .expect(201);
     fx.run = fx.fresh_initiated_run();
+
+    // An object in the DS's storage and a signed URL for it.
+    fx.s.call(
+        "PUT",
+        &format!("/api/v1/projects/{}/storage/fixture/data.csv", fx.project),
+        Some(&fx.w.ds_token),
+        Body::Raw("application/octet-stream", sealed(b"a,b\n1,2\n")),
+    )
+    .expect(201);
+    let url = fx
+        .s
+        .post(
+            &format!("/api/v1/projects/{}/storage/sign", fx.project),
+            &fx.w.ds_token,
+            json!({ "prefix": "fixture/data.csv", "expires_in_hours": 24 }),
+        )
+        .expect(200)
+        .json["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fx.signed_path = url.strip_prefix(&fx.s.url).unwrap().to_string();
+
+    // A rejected request tells the AO.
+    let rejected = fx.fresh_run();
+    fx.s.block_on(fx.store().transition_run(
+        RunTransition {
+            run_id: rejected,
+            to: RunState::Rejected,
+            actor: Actor::User(fx.ds),
+            message: Some("not this quarter".into()),
+        },
+        Timestamp::now(),
+    ))
+    .unwrap();
+    let n = fx.s.get("/api/v1/notifications", &fx.w.ao_token).expect(200);
+    fx.ao_notification = n.json["items"][0]["id"].as_str().unwrap().to_string();
     fx
+}
+
+fn sealed(bytes: &[u8]) -> Vec<u8> {
+    let cek = sealroom_envelope::Cek::generate().unwrap();
+    let (out, _) = sealroom_envelope::stream::seal(
+        &mut &bytes[..],
+        std::io::Cursor::new(Vec::new()),
+        &cek,
+        &(),
+    )
+    .unwrap();
+    out.into_inner()
 }
 
 type Build = Box<dyn Fn(&Fx, Who) -> Req>;
@@ -714,8 +795,78 @@ fn matrix() -> Vec<Entry> {
         e("GET", "/api/v1/runs/{run_id}/logs", MEMBERS, |f, _| {
             req("GET", format!("/api/v1/runs/{}/logs?stream=stage", f.run))
         }),
-        e("GET", "/api/v1/runs/{run_id}/outputs", MEMBERS, |f, _| {
-            req("GET", format!("/api/v1/runs/{}/outputs", f.run))
+        // Output metadata (kind, size, hash, passed) — never content — is visible to admins.
+        e("GET", "/api/v1/runs/{run_id}/outputs", MEMBERS_ADMIN, |f, _| {
+            req("GET", format!("/api/v1/runs/{}/outputs", f.report_run))
+        }),
+        e("GET", "/api/v1/runs/{run_id}/outputs/{output_id}/content", AO, |f, _| {
+            req(
+                "GET",
+                format!("/api/v1/runs/{}/outputs/final_report:report.json/content", f.report_run),
+            )
+        }),
+        e("GET", "/api/v1/runs/{run_id}/report", AO, |f, _| {
+            req("GET", format!("/api/v1/runs/{}/report", f.report_run))
+        }),
+        // ---- built-in storage
+        e("PUT", "/api/v1/projects/{project_id}/storage/{*path}", DS, |f, _| Req {
+            method: "PUT",
+            path: format!(
+                "/api/v1/projects/{}/storage/matrix/{}.bin",
+                f.project,
+                ArtifactId::new()
+            ),
+            body: Body::Raw("application/octet-stream", sealed(b"matrix")),
+            token: None,
+        }),
+        e("GET", "/api/v1/projects/{project_id}/storage", DS, |f, _| {
+            req("GET", format!("/api/v1/projects/{}/storage", f.project))
+        }),
+        e("POST", "/api/v1/projects/{project_id}/storage/sign", DS, |f, _| {
+            json_req(
+                "POST",
+                format!("/api/v1/projects/{}/storage/sign", f.project),
+                json!({ "prefix": "fixture/", "expires_in_hours": 48 }),
+            )
+        }),
+        // Signed URLs: the signature is the permission, whoever holds it.
+        e("GET", "/blobs/{*path}", ALL, |f, _| req("GET", f.signed_path.clone())),
+        // ---- attestation keys and policies
+        e("PUT", "/api/v1/agent/attestation-key", NOBODY, |_, _| {
+            json_req(
+                "PUT",
+                "/api/v1/agent/attestation-key".into(),
+                json!({ "public_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" }),
+            )
+        }),
+        e("DELETE", "/api/v1/sites/{site_id}/attestation-key", ADMIN, |f, _| {
+            // The site registers a key, so that there is one to delete.
+            let key = sealroom_attest::sim::SimulatedAttester::generate([7u8; 48]).unwrap();
+            let pk = base64_encode(&key.public_key());
+            f.s.call(
+                "PUT",
+                "/api/v1/agent/attestation-key",
+                Some(&f.w.site_token),
+                Body::Json(json!({ "public_key": pk })),
+            );
+            req("DELETE", format!("/api/v1/sites/{}/attestation-key", f.w.site_id))
+        }),
+        e("GET", "/api/v1/projects/{project_id}/attestation-policy", MEMBERS_ADMIN, |f, _| {
+            req("GET", format!("/api/v1/projects/{}/attestation-policy", f.project))
+        }),
+        e("PUT", "/api/v1/projects/{project_id}/attestation-policy", DS_ADMIN, |f, _| {
+            json_req(
+                "PUT",
+                format!("/api/v1/projects/{}/attestation-policy", f.project),
+                json!({}),
+            )
+        }),
+        e("POST", "/api/v1/notifications/{notification_id}/read", AO, |f, _| {
+            json_req(
+                "POST",
+                format!("/api/v1/notifications/{}/read", f.ao_notification),
+                json!({}),
+            )
         }),
         // ---- comms
         e("GET", "/api/v1/notifications", USERS, |_, _| {
@@ -826,6 +977,11 @@ fn matrix() -> Vec<Entry> {
             )
         }),
     ]
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 fn status_allowed(status: u16) -> bool {
