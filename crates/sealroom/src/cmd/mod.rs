@@ -2,11 +2,19 @@
 //! (most return `ExitCode::SUCCESS`) and an `anyhow::Error` otherwise, which `exit::report` maps
 //! to a documented exit code.
 
+pub mod admin;
+pub mod api;
+pub mod artifacts;
+pub mod comms;
 pub mod criteria;
 pub mod enclave;
 pub mod fhe;
 pub mod import;
 pub mod keys;
 pub mod local_run;
+pub mod login;
+pub mod package;
+pub mod projects;
+pub mod runs;
 pub mod seal;
 pub mod unbuilt;
