@@ -179,9 +179,7 @@ impl Client {
         struct Body {
             disabled: bool,
         }
-        self.empty(
-            Call::put(format!("/api/v1/users/{user_id}/disabled")).json(&Body { disabled })?,
-        )
+        self.empty(Call::put(format!("/api/v1/users/{user_id}/disabled")).json(&Body { disabled })?)
     }
 
     /// `POST /api/v1/orgs/{org_id}/sites` (admin): a DS site and its agent's token.

@@ -125,7 +125,8 @@ impl Client {
             message: Option<&'a str>,
         }
         self.value(
-            Call::post(format!("/api/v1/agent/runs/{run_id}/state")).json(&Body { state, message })?,
+            Call::post(format!("/api/v1/agent/runs/{run_id}/state"))
+                .json(&Body { state, message })?,
         )
     }
 

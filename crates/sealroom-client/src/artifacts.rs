@@ -160,14 +160,19 @@ impl Client {
                 .query("tag", meta.tag)
                 .query("description", meta.description)
                 .query("file_name", meta.file_name)
-                .query_opt("data_specification_version", meta.data_specification_version)
+                .query_opt(
+                    "data_specification_version",
+                    meta.data_specification_version,
+                )
                 .stream(upload, "application/octet-stream"),
         )
     }
 
     /// `GET /api/v1/artifacts/{artifact_id}/versions`.
     pub fn list_versions(&self, artifact_id: ArtifactId) -> Result<Vec<ArtifactVersion>> {
-        self.list(Call::get(format!("/api/v1/artifacts/{artifact_id}/versions")))
+        self.list(Call::get(format!(
+            "/api/v1/artifacts/{artifact_id}/versions"
+        )))
     }
 
     /// `GET /api/v1/versions/{version_id}`.

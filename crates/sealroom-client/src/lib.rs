@@ -263,8 +263,8 @@ impl Client {
         url: &str,
         req: std::result::Result<http::Request<impl ureq::AsSendBody>, http::Error>,
     ) -> Result<http::Response<ureq::Body>> {
-        let req = req
-            .map_err(|e| ClientError::Config(format!("cannot make a request to {url}: {e}")))?;
+        let req =
+            req.map_err(|e| ClientError::Config(format!("cannot make a request to {url}: {e}")))?;
         self.agent.run(req).map_err(|source| match source {
             ureq::Error::Io(e) if is_wrapped(&e) => {
                 // Our upload reader failed (the local file), not the network.
@@ -424,7 +424,8 @@ impl std::fmt::Display for LocalReadError {
 impl std::error::Error for LocalReadError {}
 
 fn is_wrapped(e: &std::io::Error) -> bool {
-    e.get_ref().is_some_and(|inner| inner.is::<LocalReadError>())
+    e.get_ref()
+        .is_some_and(|inner| inner.is::<LocalReadError>())
 }
 
 impl Read for Counting<'_> {
@@ -644,7 +645,10 @@ impl<T> From<ListShape<T>> for sealroom_types::Page<T> {
 
 impl Client {
     fn list<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<Vec<T>> {
-        Ok(self.json::<ListShape<T>>(call).map(sealroom_types::Page::from)?.items)
+        Ok(self
+            .json::<ListShape<T>>(call)
+            .map(sealroom_types::Page::from)?
+            .items)
     }
 
     fn page<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<sealroom_types::Page<T>> {
@@ -666,7 +670,14 @@ mod tests {
             normalize_server(" https://sealroom.example/base ").unwrap(),
             "https://sealroom.example/base"
         );
-        for bad in ["127.0.0.1:8080", "ftp://x", "http://", "http:///x", "http://x?y=1", "http://a b"] {
+        for bad in [
+            "127.0.0.1:8080",
+            "ftp://x",
+            "http://",
+            "http:///x",
+            "http://x?y=1",
+            "http://a b",
+        ] {
             assert!(
                 matches!(normalize_server(bad), Err(ClientError::Config(_))),
                 "{bad}"
@@ -690,7 +701,10 @@ mod tests {
             attachment_name("attachment; filename=report.json; size=3").as_deref(),
             Some("report.json")
         );
-        assert_eq!(attachment_name(r#"attachment; filename="../etc/passwd""#), None);
+        assert_eq!(
+            attachment_name(r#"attachment; filename="../etc/passwd""#),
+            None
+        );
         assert_eq!(attachment_name(r#"attachment; filename="..""#), None);
         assert_eq!(attachment_name("inline"), None);
     }

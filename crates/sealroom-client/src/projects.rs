@@ -193,7 +193,12 @@ impl Client {
 
     /// `POST /api/v1/projects/{project_id}/keys/{role}/wcek` (members of that role): uploads a
     /// WCEK (at most 1024 bytes); 422 `wcek_does_not_unwrap` when it is not wrapped to the KEK.
-    pub fn upload_wcek(&self, project_id: ProjectId, role: Role, wcek: &[u8]) -> Result<WcekVersion> {
+    pub fn upload_wcek(
+        &self,
+        project_id: ProjectId,
+        role: Role,
+        wcek: &[u8],
+    ) -> Result<WcekVersion> {
         let mut reader = wcek;
         let len = wcek.len() as u64;
         self.json(
@@ -201,7 +206,10 @@ impl Client {
                 "/api/v1/projects/{project_id}/keys/{}/wcek",
                 role_path(role)
             ))
-            .stream(Upload::new(&mut reader, Some(len)), "application/octet-stream"),
+            .stream(
+                Upload::new(&mut reader, Some(len)),
+                "application/octet-stream",
+            ),
         )
     }
 

@@ -85,7 +85,9 @@ impl Client {
 
     /// `GET /api/v1/projects/{project_id}/run-configs`.
     pub fn list_run_configs(&self, project_id: ProjectId) -> Result<Vec<RunConfig>> {
-        self.list(Call::get(format!("/api/v1/projects/{project_id}/run-configs")))
+        self.list(Call::get(format!(
+            "/api/v1/projects/{project_id}/run-configs"
+        )))
     }
 
     /// `GET /api/v1/run-configs/{run_config_id}`.

@@ -98,7 +98,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "no certificate here\n").unwrap();
-        assert!(matches!(read_pem_certs(&empty), Err(ClientError::Config(_))));
+        assert!(matches!(
+            read_pem_certs(&empty),
+            Err(ClientError::Config(_))
+        ));
         assert!(matches!(
             read_pem_certs(&dir.path().join("missing.pem")),
             Err(ClientError::Io { .. })

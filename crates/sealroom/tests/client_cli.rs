@@ -57,7 +57,11 @@ impl Server {
                 .await
                 .unwrap(),
             );
-            let blobs = Arc::new(sealroom_blob::LocalBlobStore::in_data_dir(&dir).await.unwrap());
+            let blobs = Arc::new(
+                sealroom_blob::LocalBlobStore::in_data_dir(&dir)
+                    .await
+                    .unwrap(),
+            );
             let keys = sealroom_broker::open_provider(&sealroom_broker::KeyProviderConfig::File {
                 data_dir: dir.clone(),
             })
@@ -102,7 +106,11 @@ impl Run {
 
     #[track_caller]
     fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "stderr: {}\nstdout: {}", self.stderr, self.stdout);
+        assert_eq!(
+            self.code, 0,
+            "stderr: {}\nstdout: {}",
+            self.stderr, self.stdout
+        );
         self
     }
 
@@ -187,18 +195,37 @@ fn sign_in_tokens_and_admin_work_through_the_cli() {
     // A wrong password: 401 → exit 20, nothing stored.
     let r = cli
         .run(
-            &["login", "--server", &s.url, "-u", "admin", "--password-stdin"],
+            &[
+                "login",
+                "--server",
+                &s.url,
+                "-u",
+                "admin",
+                "--password-stdin",
+            ],
             "not the password\n",
             &[],
         )
         .fails(20);
-    assert!(r.stderr.contains("wrong username or password"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("wrong username or password"),
+        "{}",
+        r.stderr
+    );
     assert!(!cli.credentials().exists());
 
     // Sign in: the token is stored per server, 0600, and is never printed.
     let login = cli
         .run(
-            &["login", "--server", &format!("{}/", s.url), "-u", "admin", "--password-stdin", "--json"],
+            &[
+                "login",
+                "--server",
+                &format!("{}/", s.url),
+                "-u",
+                "admin",
+                "--password-stdin",
+                "--json",
+            ],
             &format!("{}\n", s.admin_password),
             &[],
         )
@@ -237,27 +264,58 @@ fn sign_in_tokens_and_admin_work_through_the_cli() {
         .json();
     assert_eq!(me["user"]["username"], "admin");
     let list = cli.cmd(&["token", "list", "--json"]).ok().json();
-    assert!(list.as_array().unwrap().iter().any(|k| k["id"] == token_id.as_str()));
-    assert!(!cli.cmd(&["token", "list", "--json"]).stdout.contains(&api_token));
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["id"] == token_id.as_str()));
+    assert!(!cli
+        .cmd(&["token", "list", "--json"])
+        .stdout
+        .contains(&api_token));
     let table = cli.cmd(&["token", "list"]).ok().stdout;
     assert!(table.starts_with("ID") && table.contains("ci"), "{table}");
     cli.cmd(&["token", "revoke", &token_id]).ok();
-    cli.run(&["whoami"], "", &[("SEALROOM_TOKEN", &api_token)]).fails(20);
+    cli.run(&["whoami"], "", &[("SEALROOM_TOKEN", &api_token)])
+        .fails(20);
     cli.cmd(&["token", "revoke", &token_id]).fails(22);
 
     // Organizations, users, sites.
-    let org = cli.cmd(&["orgs", "create", "Model Co", "--json"]).ok().json();
+    let org = cli
+        .cmd(&["orgs", "create", "Model Co", "--json"])
+        .ok()
+        .json();
     let org_id = org["id"].as_str().unwrap().to_string();
     assert_eq!(org["name"], "Model Co");
     cli.cmd(&["orgs", "create", "Model Co"]).fails(23);
     let orgs = cli.cmd(&["orgs", "list", "--json"]).ok().json();
-    assert!(orgs.as_array().unwrap().iter().any(|o| o["id"] == org_id.as_str()));
+    assert!(orgs
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["id"] == org_id.as_str()));
     let table = cli.cmd(&["orgs", "list"]).ok().stdout;
-    assert!(table.lines().any(|l| l.contains(&org_id) && l.contains("Model Co")), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(&org_id) && l.contains("Model Co")),
+        "{table}"
+    );
 
     let user = cli
         .run(
-            &["users", "create", "--org", &org_id, "--username", "alice", "--display-name", "Alice A.", "--password-stdin", "--json"],
+            &[
+                "users",
+                "create",
+                "--org",
+                &org_id,
+                "--username",
+                "alice",
+                "--display-name",
+                "Alice A.",
+                "--password-stdin",
+                "--json",
+            ],
             &format!("{PASSWORD}\n"),
             &[],
         )
@@ -268,12 +326,23 @@ fn sign_in_tokens_and_admin_work_through_the_cli() {
     assert_eq!(user["display_name"], "Alice A.");
     // Too short a password: the server refuses it (400 → 24) and makes no user.
     cli.run(
-        &["users", "create", "--org", &org_id, "--username", "bob", "--password-stdin"],
+        &[
+            "users",
+            "create",
+            "--org",
+            &org_id,
+            "--username",
+            "bob",
+            "--password-stdin",
+        ],
         "short\n",
         &[],
     )
     .fails(24);
-    let users = cli.cmd(&["users", "list", "--org", &org_id, "--json"]).ok().json();
+    let users = cli
+        .cmd(&["users", "list", "--org", &org_id, "--json"])
+        .ok()
+        .json();
     let names: Vec<&str> = users
         .as_array()
         .unwrap()
@@ -283,16 +352,26 @@ fn sign_in_tokens_and_admin_work_through_the_cli() {
     assert_eq!(names, vec!["alice"]);
     // A bad ID is refused before any request; an unknown one is a 404.
     cli.cmd(&["users", "disable", "nope"]).fails(2);
-    cli.cmd(&["users", "disable", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"]).fails(22);
+    cli.cmd(&["users", "disable", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"])
+        .fails(22);
 
     let site = cli
-        .cmd(&["sites", "create", "--org", &org_id, "Hospital site", "--json"])
+        .cmd(&[
+            "sites",
+            "create",
+            "--org",
+            &org_id,
+            "Hospital site",
+            "--json",
+        ])
         .ok()
         .json();
     assert_eq!(site["site"]["org_id"], org_id.as_str());
     assert!(site["token"].as_str().unwrap().starts_with("srt_"));
     // Human output: the token alone on stdout, the explanation on stderr.
-    let r = cli.cmd(&["sites", "create", "--org", &org_id, "Second site"]).ok();
+    let r = cli
+        .cmd(&["sites", "create", "--org", &org_id, "Second site"])
+        .ok();
     assert_eq!(r.stdout.lines().count(), 1);
     assert!(r.stdout.starts_with("srt_") && r.stderr.contains("shown only now"));
 
@@ -300,7 +379,14 @@ fn sign_in_tokens_and_admin_work_through_the_cli() {
     let alice = Cli::new();
     alice
         .run(
-            &["login", "--server", &s.url, "--username", "alice", "--password-stdin"],
+            &[
+                "login",
+                "--server",
+                &s.url,
+                "--username",
+                "alice",
+                "--password-stdin",
+            ],
             &format!("{PASSWORD}\n"),
             &[],
         )
@@ -320,8 +406,12 @@ fn sign_in_tokens_and_admin_work_through_the_cli() {
     let stored: Value = serde_json::from_slice(&std::fs::read(cli.credentials()).unwrap()).unwrap();
     assert!(stored["servers"].as_object().unwrap().is_empty());
     cli.cmd(&["whoami", "--server", &s.url]).fails(20);
-    cli.run(&["whoami", "--server", &s.url], "", &[("SEALROOM_TOKEN", &session)])
-        .fails(20);
+    cli.run(
+        &["whoami", "--server", &s.url],
+        "",
+        &[("SEALROOM_TOKEN", &session)],
+    )
+    .fails(20);
     cli.cmd(&["logout", "--server", &s.url]).fails(20);
 }
 
@@ -335,14 +425,22 @@ fn an_api_token_can_be_stored_with_login_with_token() {
         .create_token("laptop", None)
         .unwrap();
     let cli = Cli::new();
-    cli.run(&["login", "--server", &s.url, "--with-token"], &format!("{}\n", api.token), &[])
-        .ok();
+    cli.run(
+        &["login", "--server", &s.url, "--with-token"],
+        &format!("{}\n", api.token),
+        &[],
+    )
+    .ok();
     let me = cli.cmd(&["whoami", "--json"]).ok().json();
     assert_eq!(me["user"]["username"], "admin");
     // A wrong token is refused and not stored.
     let other = Cli::new();
     other
-        .run(&["login", "--server", &s.url, "--with-token"], "sr_wrong\n", &[])
+        .run(
+            &["login", "--server", &s.url, "--with-token"],
+            "sr_wrong\n",
+            &[],
+        )
         .fails(20);
     assert!(!other.credentials().exists());
 }
@@ -365,18 +463,36 @@ fn unreachable_servers_and_bad_urls_have_their_own_codes() {
         .fails(27);
     assert!(r.stderr.contains(&url), "{}", r.stderr);
     let r = cli
-        .run(&["whoami", "--server", &url], "", &[("SEALROOM_TOKEN", "sr_x")])
+        .run(
+            &["whoami", "--server", &url],
+            "",
+            &[("SEALROOM_TOKEN", "sr_x")],
+        )
         .fails(27);
     assert!(r.stderr.contains("cannot reach"), "{}", r.stderr);
-    cli.run(&["whoami", "--server", "ftp://example"], "", &[("SEALROOM_TOKEN", "x")])
-        .fails(2);
-    cli.run(&["whoami"], "", &[("SEALROOM_SERVER", &url), ("SEALROOM_TOKEN", "sr_x")])
-        .fails(27);
+    cli.run(
+        &["whoami", "--server", "ftp://example"],
+        "",
+        &[("SEALROOM_TOKEN", "x")],
+    )
+    .fails(2);
+    cli.run(
+        &["whoami"],
+        "",
+        &[("SEALROOM_SERVER", &url), ("SEALROOM_TOKEN", "sr_x")],
+    )
+    .fails(27);
     // An https server with a CA file that holds no certificate: refused before connecting.
     let ca = cli.config.path().join("empty.pem");
     std::fs::write(&ca, "nothing\n").unwrap();
     cli.run(
-        &["whoami", "--server", "https://127.0.0.1:1", "--ca-cert", ca.to_str().unwrap()],
+        &[
+            "whoami",
+            "--server",
+            "https://127.0.0.1:1",
+            "--ca-cert",
+            ca.to_str().unwrap(),
+        ],
         "",
         &[("SEALROOM_TOKEN", "x")],
     )
@@ -390,7 +506,14 @@ fn routes_missing_on_the_server_are_reported_as_not_found() {
     let s = Server::start();
     let cli = Cli::new();
     cli.run(
-        &["login", "--server", &s.url, "-u", "admin", "--password-stdin"],
+        &[
+            "login",
+            "--server",
+            &s.url,
+            "-u",
+            "admin",
+            "--password-stdin",
+        ],
         &format!("{}\n", s.admin_password),
         &[],
     )
@@ -399,4 +522,140 @@ fn routes_missing_on_the_server_are_reported_as_not_found() {
         .cmd(&["projects", "show", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"])
         .fails(22);
     assert!(r.stderr.contains("not_found"), "{}", r.stderr);
+}
+
+#[test]
+fn package_seal_seals_the_chosen_files_and_writes_the_manifest() {
+    let cli = Cli::new();
+    let work = tempfile::tempdir().unwrap();
+    let pkg = work.path().join("pkg");
+    std::fs::create_dir_all(pkg.join("model")).unwrap();
+    std::fs::write(
+        pkg.join("Dockerfile"),
+        "FROM python:3.12\nENTRYPOINT [\"python\", \"/app/train.py\"]\n",
+    )
+    .unwrap();
+    std::fs::write(pkg.join("train.py"), "print('secret sauce')\n").unwrap();
+    std::fs::write(pkg.join("model/w.bin"), vec![42u8; 100_000]).unwrap();
+    std::fs::write(pkg.join("README"), "plain\n").unwrap();
+    let cek = work.path().join("ao.key");
+    cli.cmd(&["keys", "cek", "-o", cek.to_str().unwrap()]).ok();
+    let out = work.path().join("sealed");
+    let r = cli
+        .cmd(&[
+            "package",
+            "seal",
+            pkg.to_str().unwrap(),
+            "--cek",
+            cek.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--secret",
+            "*.py",
+            "--secret",
+            "model/**",
+            "--secret",
+            "Dockerfile",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(r["sealed"], serde_json::json!(["model/w.bin", "train.py"]));
+    assert_eq!(r["plaintext_files"], 2);
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("secrets.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest,
+        serde_json::json!({"files": ["model/w.bin", "train.py"]})
+    );
+    // The Dockerfile stays plaintext even when a glob names it; sealed files are sealed.
+    assert_eq!(
+        std::fs::read(out.join("Dockerfile")).unwrap(),
+        std::fs::read(pkg.join("Dockerfile")).unwrap()
+    );
+    assert!(std::fs::read(out.join("train.py"))
+        .unwrap()
+        .starts_with(b"SEALROOM"));
+    let back = work.path().join("train.py");
+    cli.cmd(&[
+        "decrypt",
+        "--cek",
+        cek.to_str().unwrap(),
+        out.join("train.py").to_str().unwrap(),
+        "-o",
+        back.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(std::fs::read(&back).unwrap(), b"print('secret sauce')\n");
+    // Again into the same place: refused (2); nothing matching: refused (2).
+    cli.cmd(&[
+        "package",
+        "seal",
+        pkg.to_str().unwrap(),
+        "--cek",
+        cek.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--secret",
+        "*.py",
+    ])
+    .fails(2);
+    cli.cmd(&[
+        "package",
+        "seal",
+        pkg.to_str().unwrap(),
+        "--cek",
+        cek.to_str().unwrap(),
+        "--out",
+        work.path().join("other").to_str().unwrap(),
+        "--secret",
+        "*.nothing",
+    ])
+    .fails(2);
+    assert!(!work.path().join("other").exists());
+    // Uploading a plaintext package is refused locally, before any request (exit 2).
+    let dummy = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+    let r = cli
+        .run(
+            &[
+                "artifacts",
+                "upload-package",
+                "--artifact",
+                dummy,
+                "--tag",
+                "v1",
+                pkg.to_str().unwrap(),
+            ],
+            "",
+            &[
+                ("SEALROOM_SERVER", "http://127.0.0.1:1"),
+                ("SEALROOM_TOKEN", "sr_x"),
+            ],
+        )
+        .fails(2);
+    assert!(r.stderr.contains("secrets.json"), "{}", r.stderr);
+    // A manifest that names a plaintext file: not sealed (14).
+    std::fs::write(out.join("README"), "now listed\n").unwrap();
+    std::fs::write(
+        out.join("secrets.json"),
+        r#"{"files":["README","train.py"]}"#,
+    )
+    .unwrap();
+    cli.run(
+        &[
+            "artifacts",
+            "upload-package",
+            "--artifact",
+            dummy,
+            "--tag",
+            "v1",
+            out.to_str().unwrap(),
+        ],
+        "",
+        &[
+            ("SEALROOM_SERVER", "http://127.0.0.1:1"),
+            ("SEALROOM_TOKEN", "sr_x"),
+        ],
+    )
+    .fails(14);
 }

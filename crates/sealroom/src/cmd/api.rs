@@ -119,7 +119,9 @@ impl Credentials {
     pub fn save(&self) -> anyhow::Result<PathBuf> {
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let path = Self::path()?;
-        let dir = path.parent().context("the credentials path has no directory")?;
+        let dir = path
+            .parent()
+            .context("the credentials path has no directory")?;
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -153,10 +155,9 @@ impl Conn {
             (Some(s), _) => s.clone(),
             (None, Some(s)) => s.clone(),
             (None, None) => {
-                return Err(Usage(
-                    "no server: pass --server URL or set SEALROOM_SERVER".into(),
+                return Err(
+                    Usage("no server: pass --server URL or set SEALROOM_SERVER".into()).into(),
                 )
-                .into())
             }
         };
         Ok(sealroom_client::normalize_server(&url)?)
@@ -166,8 +167,8 @@ impl Conn {
     pub fn anonymous(&self) -> anyhow::Result<(Client, Credentials)> {
         let creds = Credentials::load()?;
         let server = self.server(&creds)?;
-        let mut b = Client::builder(&server)
-            .user_agent(concat!("sealroom/", env!("CARGO_PKG_VERSION")));
+        let mut b =
+            Client::builder(&server).user_agent(concat!("sealroom/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &self.ca_cert {
             b = b.ca_cert(ca);
         }
@@ -193,7 +194,11 @@ impl Conn {
     }
 
     /// Prints `value` as JSON with `--json`, else runs `human`.
-    pub fn emit<T: Serialize + ?Sized>(&self, value: &T, human: impl FnOnce()) -> anyhow::Result<()> {
+    pub fn emit<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        human: impl FnOnce(),
+    ) -> anyhow::Result<()> {
         if self.json {
             let text = serde_json::to_string(value)?;
             println!("{text}");
@@ -335,7 +340,11 @@ pub fn read_secret(prompt: &str, from_stdin: bool) -> anyhow::Result<zeroize::Ze
         .context("cannot read from stdin")?;
     let value = line.trim_end_matches(['\r', '\n']).to_string();
     if value.is_empty() {
-        return Err(Usage(format!("{} expected on stdin", prompt.trim_end_matches([':', ' ']))).into());
+        return Err(Usage(format!(
+            "{} expected on stdin",
+            prompt.trim_end_matches([':', ' '])
+        ))
+        .into());
     }
     Ok(zeroize::Zeroizing::new(value))
 }
@@ -377,7 +386,7 @@ mod tests {
         t.row(vec!["22".into(), "Hosp\nital".into(), "-".into()]);
         assert_eq!(
             t.render(),
-            "ID  NAME      ROLE\n1   Model Co  ao\n22  Hosp ital  -\n"
+            "ID  NAME       ROLE\n1   Model Co   ao\n22  Hosp ital  -\n"
         );
     }
 

@@ -378,7 +378,12 @@ pub fn artifacts(args: ArtifactsArgs) -> anyhow::Result<ExitCode> {
                 },
             )?;
             conn.emit(&v, || {
-                println!("added criteria version {} ({}) {}", v.version, v.tag.as_str(), v.id)
+                println!(
+                    "added criteria version {} ({}) {}",
+                    v.version,
+                    v.tag.as_str(),
+                    v.id
+                )
             })?;
         }
         ArtifactsCommand::AddDataset {
@@ -400,7 +405,12 @@ pub fn artifacts(args: ArtifactsArgs) -> anyhow::Result<ExitCode> {
                 },
             )?;
             conn.emit(&v, || {
-                println!("added dataset version {} ({}) {}", v.version, v.tag.as_str(), v.id)
+                println!(
+                    "added dataset version {} ({}) {}",
+                    v.version,
+                    v.tag.as_str(),
+                    v.id
+                )
             })?;
         }
         ArtifactsCommand::Upload {
@@ -424,7 +434,12 @@ pub fn artifacts(args: ArtifactsArgs) -> anyhow::Result<ExitCode> {
                 )
             })?;
             conn.emit(&v, || {
-                println!("uploaded version {} ({}) {}", v.version, v.tag.as_str(), v.id)
+                println!(
+                    "uploaded version {} ({}) {}",
+                    v.version,
+                    v.tag.as_str(),
+                    v.id
+                )
             })?;
         }
         ArtifactsCommand::UploadPackage {
@@ -435,7 +450,12 @@ pub fn artifacts(args: ArtifactsArgs) -> anyhow::Result<ExitCode> {
         } => {
             let v = upload_package(&client, artifact, &tag, &description, &dir)?;
             conn.emit(&v, || {
-                println!("uploaded package version {} ({}) {}", v.version, v.tag.as_str(), v.id);
+                println!(
+                    "uploaded package version {} ({}) {}",
+                    v.version,
+                    v.tag.as_str(),
+                    v.id
+                );
                 if let VersionDetail::Algorithm { upload_steps, .. } = &v.detail {
                     for s in upload_steps {
                         println!(
@@ -453,12 +473,20 @@ pub fn artifacts(args: ArtifactsArgs) -> anyhow::Result<ExitCode> {
         }
         ArtifactsCommand::Accept { version } => {
             let v = client.accept_version(version)?;
-            let out = if v.is_null() { json!({"accepted": version}) } else { v };
+            let out = if v.is_null() {
+                json!({"accepted": version})
+            } else {
+                v
+            };
             conn.emit(&out, || println!("accepted criteria version {version}"))?;
         }
         ArtifactsCommand::Certify { version } => {
             let v = client.certify_version(version)?;
-            let out = if v.is_null() { json!({"certified": version}) } else { v };
+            let out = if v.is_null() {
+                json!({"certified": version})
+            } else {
+                v
+            };
             conn.emit(&out, || println!("certified dataset version {version}"))?;
         }
         ArtifactsCommand::Download { version, output } => {
@@ -466,9 +494,15 @@ pub fn artifacts(args: ArtifactsArgs) -> anyhow::Result<ExitCode> {
             let name = meta
                 .blob
                 .as_ref()
-                .and_then(|b| sealroom_client::attachment_name(&format!("filename=\"{}\"", b.file_name)))
+                .and_then(|b| {
+                    sealroom_client::attachment_name(&format!("filename=\"{}\"", b.file_name))
+                })
                 .unwrap_or_else(|| format!("{version}.bin"));
-            let size = meta.blob.as_ref().map(|b| b.size.max(0) as u64).unwrap_or(0);
+            let size = meta
+                .blob
+                .as_ref()
+                .map(|b| b.size.max(0) as u64)
+                .unwrap_or(0);
             let path = download_path(output, &name);
             let bytes = download_to(&path, size, |out, progress| {
                 client.download_version(version, out, progress)
@@ -521,11 +555,15 @@ fn upload_package(
 ) -> anyhow::Result<ArtifactVersion> {
     let files = package::check_package(dir)?;
     let len = package::tar_len(dir, &files)?;
-    let name = format!("{}.tar", file_name_of(&dir.canonicalize().unwrap_or(dir.to_path_buf()))?);
+    let name = format!(
+        "{}.tar",
+        file_name_of(&dir.canonicalize().unwrap_or(dir.to_path_buf()))?
+    );
     let (mut reader, writer) = std::io::pipe().context("cannot make a pipe")?;
     let root = dir.to_path_buf();
     let list = files.clone();
-    let producer = std::thread::spawn(move || package::write_tar(&root, &list, BufWriter::new(writer)));
+    let producer =
+        std::thread::spawn(move || package::write_tar(&root, &list, BufWriter::new(writer)));
     let total = len.unwrap_or_else(|| {
         files
             .iter()
@@ -638,18 +676,61 @@ mod tests {
     #[test]
     fn artifact_arguments() {
         let a = A::try_parse_from([
-            "a", "create", "--project", ID, "--kind", "algorithm", "--name", "Model",
-            "--algorithm-type", "validation",
+            "a",
+            "create",
+            "--project",
+            ID,
+            "--kind",
+            "algorithm",
+            "--name",
+            "Model",
+            "--algorithm-type",
+            "validation",
         ])
         .unwrap();
         assert!(matches!(
             a.c,
-            ArtifactsCommand::Create { kind: ArtifactKind::Algorithm, algorithm_type: Some(AlgorithmType::Validation), .. }
+            ArtifactsCommand::Create {
+                kind: ArtifactKind::Algorithm,
+                algorithm_type: Some(AlgorithmType::Validation),
+                ..
+            }
         ));
-        assert!(A::try_parse_from(["a", "create", "--project", ID, "--kind", "model", "--name", "M"]).is_err());
-        assert!(A::try_parse_from(["a", "upload-package", "--artifact", ID, "--tag", "v1", "pkg"]).is_ok());
+        assert!(A::try_parse_from([
+            "a",
+            "create",
+            "--project",
+            ID,
+            "--kind",
+            "model",
+            "--name",
+            "M"
+        ])
+        .is_err());
+        assert!(A::try_parse_from([
+            "a",
+            "upload-package",
+            "--artifact",
+            ID,
+            "--tag",
+            "v1",
+            "pkg"
+        ])
+        .is_ok());
         assert!(A::try_parse_from(["a", "upload-package", "--artifact", ID, "pkg"]).is_err());
-        assert!(A::try_parse_from(["a", "add-dataset", "--artifact", ID, "--tag", "v1", "--url", "https://x/y?sig=1", "--data-spec", ID]).is_ok());
+        assert!(A::try_parse_from([
+            "a",
+            "add-dataset",
+            "--artifact",
+            ID,
+            "--tag",
+            "v1",
+            "--url",
+            "https://x/y?sig=1",
+            "--data-spec",
+            ID
+        ])
+        .is_ok());
         assert!(A::try_parse_from(["a", "accept", "nope"]).is_err());
         let s = S::try_parse_from(["s", "sign", "--project", ID, "--prefix", "data/"]).unwrap();
         assert!(matches!(s.c, StorageCommand::Sign { hours: 720, .. }));

@@ -165,7 +165,10 @@ pub fn whoami(args: WhoamiArgs) -> anyhow::Result<ExitCode> {
             ("user", me.user.username.clone()),
             ("name", me.user.display_name.clone()),
             ("id", me.user.id.to_string()),
-            ("organization", format!("{} ({})", me.organization.name, me.organization.id)),
+            (
+                "organization",
+                format!("{} ({})", me.organization.name, me.organization.id),
+            ),
             ("admin", me.user.is_admin.to_string()),
         ]);
     })?;
@@ -183,9 +186,8 @@ pub fn password(args: PasswordArgs) -> anyhow::Result<ExitCode> {
         }
     }
     client.change_password(&current, &new)?;
-    args.conn.emit(&json!({"changed": true}), || {
-        println!("password changed")
-    })?;
+    args.conn
+        .emit(&json!({"changed": true}), || println!("password changed"))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -222,9 +224,8 @@ pub fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
         }
         TokenCommand::Revoke { id } => {
             client.revoke_token(&id)?;
-            args.conn.emit(&json!({"revoked": id}), || {
-                println!("revoked token {id}")
-            })?;
+            args.conn
+                .emit(&json!({"revoked": id}), || println!("revoked token {id}"))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -112,9 +112,9 @@ pub fn walk_files(root: &Path) -> anyhow::Result<Vec<String>> {
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let name = e.file_name();
-            let name = name.to_str().with_context(|| {
-                format!("{}: a file name that is not UTF-8", here.display())
-            })?;
+            let name = name
+                .to_str()
+                .with_context(|| format!("{}: a file name that is not UTF-8", here.display()))?;
             let child = if rel.is_empty() {
                 name.to_string()
             } else {
@@ -202,7 +202,11 @@ fn seal(args: SealArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create a directory in {}", parent.display()))?;
     let total: u64 = sealed
         .iter()
-        .map(|f| fs::metadata(args.input.join(f)).map(|m| m.len()).unwrap_or(0))
+        .map(|f| {
+            fs::metadata(args.input.join(f))
+                .map(|m| m.len())
+                .unwrap_or(0)
+        })
         .sum();
     let bar = Bar::bytes(total, "sealing");
     let mut plain_count = 0usize;
@@ -278,7 +282,12 @@ pub fn check_package(root: &Path) -> anyhow::Result<Vec<String>> {
     let manifest: SecretsManifest = serde_json::from_slice(
         &fs::read(&mpath).with_context(|| format!("cannot read {}", mpath.display()))?,
     )
-    .map_err(|e| Error::Usage(format!("{} is not a secrets manifest: {e}", mpath.display())))?;
+    .map_err(|e| {
+        Error::Usage(format!(
+            "{} is not a secrets manifest: {e}",
+            mpath.display()
+        ))
+    })?;
     for f in &manifest.files {
         if !files.contains(f) {
             anyhow::bail!(Error::Usage(format!(

@@ -140,7 +140,11 @@ fn show_page(p: &ProjectPage) {
     println!();
     let mut t = Table::new(&["ORG", "NAME", "ROLE"]);
     for m in &p.members {
-        t.row(vec![m.org_id.to_string(), m.org_name.clone(), m.role.to_string()]);
+        t.row(vec![
+            m.org_id.to_string(),
+            m.org_name.clone(),
+            m.role.to_string(),
+        ]);
     }
     t.print();
     println!();
@@ -286,7 +290,14 @@ pub fn project_keys(args: ProjectKeysArgs) -> anyhow::Result<ExitCode> {
             write_new(&path, &der)?;
             args.conn.emit(
                 &json!({"path": path, "bytes": der.len(), "role": role}),
-                || println!("wrote {} ({} KEK, {} bytes)", path.display(), role, der.len()),
+                || {
+                    println!(
+                        "wrote {} ({} KEK, {} bytes)",
+                        path.display(),
+                        role,
+                        der.len()
+                    )
+                },
             )?;
         }
         ProjectKeysCommand::Wcek {
@@ -328,7 +339,9 @@ pub(crate) fn write_new(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<
         .write(true)
         .create_new(true)
         .open(path)
-        .map_err(|e| sealroom_envelope::Error::io(format!("cannot create {}", path.display()), e))?;
+        .map_err(|e| {
+            sealroom_envelope::Error::io(format!("cannot create {}", path.display()), e)
+        })?;
     f.write_all(bytes)
         .map_err(|e| sealroom_envelope::Error::io(format!("cannot write {}", path.display()), e))?;
     Ok(())
@@ -358,8 +371,18 @@ mod tests {
     #[test]
     fn create_takes_one_ao_and_several_ds() {
         let p = P::try_parse_from([
-            "p", "create", "--name", "Trial", "--technology", "sev-snp", "--ao", ID, "--ds", ID2,
-            "--ds", ID,
+            "p",
+            "create",
+            "--name",
+            "Trial",
+            "--technology",
+            "sev-snp",
+            "--ao",
+            ID,
+            "--ds",
+            ID2,
+            "--ds",
+            ID,
         ])
         .unwrap();
         match p.c {
@@ -369,8 +392,30 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(P::try_parse_from(["p", "create", "--name", "T", "--technology", "simulated", "--ao", ID]).is_err());
-        assert!(P::try_parse_from(["p", "create", "--name", "T", "--technology", "quantum", "--ao", ID, "--ds", ID2]).is_err());
+        assert!(P::try_parse_from([
+            "p",
+            "create",
+            "--name",
+            "T",
+            "--technology",
+            "simulated",
+            "--ao",
+            ID
+        ])
+        .is_err());
+        assert!(P::try_parse_from([
+            "p",
+            "create",
+            "--name",
+            "T",
+            "--technology",
+            "quantum",
+            "--ao",
+            ID,
+            "--ds",
+            ID2
+        ])
+        .is_err());
     }
 
     #[test]
@@ -378,10 +423,27 @@ mod tests {
         assert!(P::try_parse_from(["p", "state", ID, "paused"]).is_ok());
         assert!(P::try_parse_from(["p", "state", ID, "asleep"]).is_err());
         assert!(P::try_parse_from(["p", "add-member", ID, "--org", ID2, "--role", "ds"]).is_ok());
-        let s = P::try_parse_from(["p", "settings", ID, "--algorithm-logs-to-ao", "false"]).unwrap();
-        assert!(matches!(s.c, ProjectsCommand::Settings { algorithm_logs_to_ao: false, .. }));
-        let k = K::try_parse_from(["k", "kek", "--project", ID, "--role", "algorithm_owner"]).unwrap();
-        assert!(matches!(k.c, ProjectKeysCommand::Kek { role: Role::AlgorithmOwner, .. }));
-        assert!(K::try_parse_from(["k", "wcek", "--project", ID, "--role", "admin", "w.bkenc"]).is_err());
+        let s =
+            P::try_parse_from(["p", "settings", ID, "--algorithm-logs-to-ao", "false"]).unwrap();
+        assert!(matches!(
+            s.c,
+            ProjectsCommand::Settings {
+                algorithm_logs_to_ao: false,
+                ..
+            }
+        ));
+        let k =
+            K::try_parse_from(["k", "kek", "--project", ID, "--role", "algorithm_owner"]).unwrap();
+        assert!(matches!(
+            k.c,
+            ProjectKeysCommand::Kek {
+                role: Role::AlgorithmOwner,
+                ..
+            }
+        ));
+        assert!(
+            K::try_parse_from(["k", "wcek", "--project", ID, "--role", "admin", "w.bkenc"])
+                .is_err()
+        );
     }
 }

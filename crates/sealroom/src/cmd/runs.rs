@@ -245,7 +245,9 @@ pub fn run_configs(args: RunConfigsArgs) -> anyhow::Result<ExitCode> {
                     criteria_version_id: criteria_version,
                 },
             )?;
-            conn.emit(&c, || println!("created run configuration {} ({})", c.name, c.id))?;
+            conn.emit(&c, || {
+                println!("created run configuration {} ({})", c.name, c.id)
+            })?;
         }
         RunConfigsCommand::List { project } => {
             let items = client.list_run_configs(project)?;
@@ -301,7 +303,10 @@ pub fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
                     ("configuration", d.run.run_config_id.to_string()),
                     (
                         "compute",
-                        format!("{} vCPU / {} GiB", d.run.compute.vcpus, d.run.compute.ram_gib),
+                        format!(
+                            "{} vCPU / {} GiB",
+                            d.run.compute.vcpus, d.run.compute.ram_gib
+                        ),
                     ),
                     (
                         "parameters",
@@ -428,11 +433,27 @@ mod tests {
     #[test]
     fn params_are_parsed_and_checked() {
         let r = R::try_parse_from([
-            "r", "request", "--config", ID, "--param", "epochs=3", "--param",
-            "learning_rate=0.01=x", "--vcpus", "2", "--ram-gib", "4",
+            "r",
+            "request",
+            "--config",
+            ID,
+            "--param",
+            "epochs=3",
+            "--param",
+            "learning_rate=0.01=x",
+            "--vcpus",
+            "2",
+            "--ram-gib",
+            "4",
         ])
         .unwrap();
-        let RunsCommand::Request { params, vcpus, ram_gib, .. } = r.c else {
+        let RunsCommand::Request {
+            params,
+            vcpus,
+            ram_gib,
+            ..
+        } = r.c
+        else {
             panic!("not a request")
         };
         let body = new_run(&params, vcpus, ram_gib).unwrap();
@@ -451,7 +472,9 @@ mod tests {
         assert!(R::try_parse_from(["r", "reject", ID]).is_err());
         assert!(R::try_parse_from(["r", "reject", ID, "--reason", "wrong dataset"]).is_ok());
         assert!(R::try_parse_from(["r", "cancel", ID]).is_ok());
-        assert!(R::try_parse_from(["r", "logs", ID, "--stream", "algorithm", "--after", "10"]).is_ok());
+        assert!(
+            R::try_parse_from(["r", "logs", ID, "--stream", "algorithm", "--after", "10"]).is_ok()
+        );
         assert!(R::try_parse_from(["r", "logs", ID, "--stream", "stdout"]).is_err());
     }
 }
