@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use sealroom_types::{
-    AlgorithmType, Artifact, ArtifactId, ArtifactKind, ArtifactVersion, ProjectId, Timestamp,
-    VersionId,
+    AlgorithmType, Artifact, ArtifactId, ArtifactKind, BlobRef, ProjectId, Timestamp, UserId,
+    VersionDetail, VersionId, VersionTag,
 };
 use serde::{Deserialize, Serialize};
 
@@ -68,11 +68,58 @@ pub struct FileVersion<'a> {
     pub data_specification_version: Option<VersionId>,
 }
 
+/// An artifact version as the server shows it to the caller.
+///
+/// Like [`sealroom_types::ArtifactVersion`], except that the per-kind `detail` is kept as JSON:
+/// the server leaves out what the caller may not see (a dataset's URL for anyone but its owner,
+/// the criteria text for non-members) and adds what it computes (a dataset URL's `status`).
+/// [`VersionView::typed_detail`] gives the typed detail when it is complete.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionView {
+    /// Its ID.
+    pub id: VersionId,
+    /// The artifact.
+    pub artifact_id: ArtifactId,
+    /// The project.
+    pub project_id: ProjectId,
+    /// System version: 1, 2, ... per artifact.
+    pub version: i64,
+    /// The uploader's tag.
+    pub tag: VersionTag,
+    /// The uploader's description.
+    #[serde(default)]
+    pub description: String,
+    /// Who uploaded it.
+    pub uploaded_by: UserId,
+    /// When.
+    pub created_at: Timestamp,
+    /// The stored file, for kinds that have one.
+    #[serde(default)]
+    pub blob: Option<BlobRef>,
+    /// The per-kind part (`{"kind": ..., ...}`).
+    pub detail: serde_json::Value,
+}
+
+impl VersionView {
+    /// The artifact kind, from the detail's tag.
+    pub fn kind(&self) -> Option<ArtifactKind> {
+        self.detail.get("kind")?.as_str()?.parse().ok()
+    }
+
+    /// The typed detail, when the server sent all of it.
+    pub fn typed_detail(&self) -> Option<VersionDetail> {
+        serde_json::from_value(self.detail.clone()).ok()
+    }
+}
+
 /// A stored object (`PUT .../storage/{path}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredObject {
     /// Its key in the blob store.
     pub key: String,
+    /// Its path within the caller's storage.
+    #[serde(default)]
+    pub path: Option<String>,
     /// Size in bytes.
     pub size: u64,
     /// Hex SHA-256.
@@ -143,7 +190,7 @@ impl Client {
         &self,
         artifact_id: ArtifactId,
         version: &NewJsonVersion<'_>,
-    ) -> Result<ArtifactVersion> {
+    ) -> Result<VersionView> {
         self.json(Call::post(format!("/api/v1/artifacts/{artifact_id}/versions")).json(version)?)
     }
 
@@ -154,7 +201,7 @@ impl Client {
         artifact_id: ArtifactId,
         meta: &FileVersion<'_>,
         upload: Upload<'_>,
-    ) -> Result<ArtifactVersion> {
+    ) -> Result<VersionView> {
         self.json(
             Call::post(format!("/api/v1/artifacts/{artifact_id}/versions/upload"))
                 .query("tag", meta.tag)
@@ -169,14 +216,14 @@ impl Client {
     }
 
     /// `GET /api/v1/artifacts/{artifact_id}/versions`.
-    pub fn list_versions(&self, artifact_id: ArtifactId) -> Result<Vec<ArtifactVersion>> {
+    pub fn list_versions(&self, artifact_id: ArtifactId) -> Result<Vec<VersionView>> {
         self.list(Call::get(format!(
             "/api/v1/artifacts/{artifact_id}/versions"
         )))
     }
 
     /// `GET /api/v1/versions/{version_id}`.
-    pub fn version(&self, version_id: VersionId) -> Result<ArtifactVersion> {
+    pub fn version(&self, version_id: VersionId) -> Result<VersionView> {
         self.json(Call::get(format!("/api/v1/versions/{version_id}")))
     }
 

@@ -4,7 +4,8 @@
 //! One [`Client`] per server: it holds the server's URL, the bearer token and a connection pool.
 //! Each route is a method returning a serde type: the domain types of `sealroom-types` where the
 //! server returns them as they are ([`sealroom_types::Project`], [`sealroom_types::Run`],
-//! [`sealroom_types::ArtifactVersion`], ...) and the response structs of this crate otherwise.
+//! [`sealroom_types::Artifact`], ...) and the response structs of this crate otherwise
+//! ([`ProjectPage`], [`VersionView`], [`OutputInfo`], ...).
 //! Files are uploaded from a reader, streamed, with a progress callback; downloads stream into a
 //! writer. An API error (`{"code","message"}`) becomes [`ClientError::Api`]; a failure to reach
 //! the server names the URL ([`ClientError::Transport`]).

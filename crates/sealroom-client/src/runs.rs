@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use sealroom_types::{
-    LogStream, ProjectId, Run, RunConfig, RunConfigId, RunId, RunLogLine, RunOutput,
-    RunStateChange, VersionId,
+    LogStream, OutputKind, ProjectId, Role, Run, RunConfig, RunConfigId, RunId, RunLogLine,
+    RunStateChange, Timestamp, VersionId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -48,15 +48,32 @@ pub struct RunDetail {
     pub history: Vec<RunStateChange>,
 }
 
-/// One output of a run, with the ID its content is fetched by.
+/// One output of a run, as listed (the DS sees size, hash and verdict; the content goes to its
+/// owner).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunOutputInfo {
-    /// The ID in `/outputs/{output_id}/content`, when the server gives one.
+pub struct OutputInfo {
+    /// Its ID in `/outputs/{output_id}/content`.
+    pub id: String,
+    /// What it is.
+    pub kind: OutputKind,
+    /// Name given by the algorithm.
+    pub name: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// Hex SHA-256 of the content.
     #[serde(default)]
-    pub id: Option<String>,
-    /// The output.
-    #[serde(flatten)]
-    pub output: RunOutput,
+    pub sha256: Option<String>,
+    /// Whether it passed the accepted criteria.
+    #[serde(default)]
+    pub passed_criteria: Option<bool>,
+    /// When it arrived.
+    pub created_at: Timestamp,
+    /// Which party may read its content.
+    #[serde(default)]
+    pub owner: Option<Role>,
+    /// Whether the caller may read its content.
+    #[serde(default)]
+    pub content_visible: Option<bool>,
 }
 
 /// A page of log lines.
@@ -64,12 +81,18 @@ pub struct RunOutputInfo {
 pub struct LogPage {
     /// The lines, oldest first.
     pub lines: Vec<RunLogLine>,
+    /// Pass as `after` for the next page.
+    #[serde(default)]
+    pub next_after: Option<i64>,
+    /// The logs this page was read from.
+    #[serde(default)]
+    pub streams: Vec<LogStream>,
 }
 
 impl LogPage {
     /// The `after` to ask for the lines that follow.
     pub fn last_seq(&self) -> Option<i64> {
-        self.lines.last().map(|l| l.seq)
+        self.next_after.or_else(|| self.lines.last().map(|l| l.seq))
     }
 }
 
@@ -149,17 +172,16 @@ impl Client {
         after: Option<i64>,
         limit: Option<u32>,
     ) -> Result<LogPage> {
-        let lines = self.list(
+        self.json(
             Call::get(format!("/api/v1/runs/{run_id}/logs"))
                 .query_opt("stream", stream)
                 .query_opt("after", after)
                 .query_opt("limit", limit),
-        )?;
-        Ok(LogPage { lines })
+        )
     }
 
     /// `GET /api/v1/runs/{run_id}/outputs`.
-    pub fn run_outputs(&self, run_id: RunId) -> Result<Vec<RunOutputInfo>> {
+    pub fn run_outputs(&self, run_id: RunId) -> Result<Vec<OutputInfo>> {
         self.list(Call::get(format!("/api/v1/runs/{run_id}/outputs")))
     }
 

@@ -447,7 +447,14 @@ fn artifacts_versions_and_storage() {
         status(201, j(&v)),
         status(201, j(&v)),
         ok(json!([j(&v)])),
-        ok(j(&v)),
+        ok({
+            let mut d = j(&v);
+            d["detail"] = json!({"kind": "dataset",
+                "location": {"url_kind": "sealroom", "expires_at": "2026-03-01T00:00:00Z", "status": "valid"},
+                "certification": null, "data_specification_version": null,
+                "attestation_report_version": null, "wcek_fingerprint": null});
+            d
+        }),
         Answer {
             status: 200,
             headers: vec![("Content-Type", "application/octet-stream".into())],
@@ -554,7 +561,11 @@ fn artifacts_versions_and_storage() {
         r.next().target,
         format!("/api/v1/artifacts/{}/versions", a.id)
     );
-    c.version(v.id).unwrap();
+    // What a member who does not own the dataset sees: no URL, a computed status.
+    let seen = c.version(v.id).unwrap();
+    assert_eq!(seen.kind(), Some(ArtifactKind::Dataset));
+    assert_eq!(seen.detail["location"]["status"], "valid");
+    assert!(seen.typed_detail().is_none());
     assert_eq!(r.next().target, format!("/api/v1/versions/{}", v.id));
 
     let got = std::cell::Cell::new(0u64);
@@ -686,21 +697,11 @@ fn runs_logs_and_outputs() {
         at: now(),
         line: "building".into(),
     };
-    let output = RunOutput {
-        run_id: run.id,
-        kind: OutputKind::FinalReport,
-        name: "report".into(),
-        blob: BlobRef {
-            key: "k".into(),
-            size: 2,
-            sha256: "aa".into(),
-            file_name: "report.json".into(),
-        },
-        passed_criteria: Some(true),
-        created_at: now(),
-    };
-    let mut output_json = j(&output);
-    output_json["id"] = json!("out-1");
+    let output_json = json!({
+        "id": "final_report:report", "kind": "final_report", "name": "report", "size": 2,
+        "sha256": "aa", "passed_criteria": true, "created_at": "2026-01-01T00:00:00Z",
+        "owner": "algorithm_owner", "content_visible": false,
+    });
     let r = Recorder::start(vec![
         status(201, j(&rc)),
         ok(json!([j(&rc)])),
@@ -711,7 +712,7 @@ fn runs_logs_and_outputs() {
         ok(json!({"run": j(&run)})),
         ok(j(&run)),
         status(204, Value::Null),
-        ok(json!({"lines": [j(&line)]})),
+        ok(json!({"lines": [j(&line)], "next_after": 7, "streams": ["stage", "algorithm"]})),
         ok(json!([output_json])),
         ok(json!({"accuracy": 0.93})),
         Answer {
@@ -801,8 +802,9 @@ fn runs_logs_and_outputs() {
         )
     );
     let outs = c.run_outputs(run.id).unwrap();
-    assert_eq!(outs[0].id.as_deref(), Some("out-1"));
-    assert_eq!(outs[0].output.passed_criteria, Some(true));
+    assert_eq!(outs[0].id, "final_report:report");
+    assert_eq!(outs[0].passed_criteria, Some(true));
+    assert_eq!(outs[0].content_visible, Some(false));
     r.next();
     assert_eq!(c.run_report(run.id).unwrap()["accuracy"], 0.93);
     assert_eq!(r.next().target, format!("/api/v1/runs/{}/report", run.id));

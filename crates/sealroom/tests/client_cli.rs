@@ -659,3 +659,137 @@ fn package_seal_seals_the_chosen_files_and_writes_the_manifest() {
     )
     .fails(14);
 }
+
+/// `--ca-cert` against a real TLS server (`openssl s_server -www`, which answers every request
+/// with an HTML page): with the right CA the handshake succeeds and the non-API answer is exit
+/// 26; with another CA, or the system bundle, the certificate is refused: exit 27.
+#[test]
+fn https_servers_are_verified_against_the_given_ca() {
+    let have_openssl = Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_openssl {
+        eprintln!("\n*** SKIPPING the HTTPS test: no openssl binary ***\n");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| d.path().join(n).to_str().unwrap().to_string();
+    let ossl = |args: &[&str]| {
+        let o = Command::new("openssl").args(args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    for (ca, key, subj) in [
+        ("ca.pem", "ca.key", "/CN=Test CA"),
+        ("other.pem", "other.key", "/CN=Other CA"),
+    ] {
+        let mut a = vec!["req", "-x509"];
+        a.extend(ec);
+        let (kp, cp) = (p(key), p(ca));
+        a.extend(["-keyout", &kp, "-out", &cp, "-days", "1", "-subj", subj]);
+        ossl(&a);
+    }
+    let mut a = vec!["req"];
+    a.extend(ec);
+    let (lk, lc) = (p("leaf.key"), p("leaf.csr"));
+    a.extend(["-keyout", &lk, "-out", &lc, "-subj", "/CN=localhost"]);
+    ossl(&a);
+    std::fs::write(
+        d.path().join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    ossl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("leaf.csr"),
+        "-CA",
+        &p("ca.pem"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-out",
+        &p("leaf.pem"),
+        "-days",
+        "1",
+        "-extfile",
+        &p("ext.cnf"),
+    ]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new("openssl")
+        .args([
+            "s_server",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-cert",
+            &p("leaf.pem"),
+            "-key",
+            &p("leaf.key"),
+            "-www",
+            "-quiet",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let url = format!("https://127.0.0.1:{port}");
+    let cli = Cli::new();
+    let tok = [("SEALROOM_TOKEN", "sr_x")];
+    let r = cli.run(
+        &["whoami", "--server", &url, "--ca-cert", &p("ca.pem")],
+        "",
+        &tok,
+    );
+    let other = cli.run(
+        &["whoami", "--server", &url, "--ca-cert", &p("other.pem")],
+        "",
+        &tok,
+    );
+    let ssl_file = [
+        ("SEALROOM_TOKEN", "sr_x"),
+        ("SSL_CERT_FILE", "/nonexistent/ca.pem"),
+    ];
+    let system = cli.run(&["whoami", "--server", &url], "", &ssl_file);
+    let env_ca = cli.run(
+        &["whoami", "--server", &url],
+        "",
+        &[
+            ("SEALROOM_TOKEN", "sr_x"),
+            ("SEALROOM_CA_CERT", &p("ca.pem")),
+        ],
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    let r = r.fails(26);
+    assert!(r.stderr.contains("unexpected response"), "{}", r.stderr);
+    let other = other.fails(27);
+    assert!(
+        other
+            .stderr
+            .contains("invalid peer certificate: UnknownIssuer"),
+        "{}",
+        other.stderr
+    );
+    // SSL_CERT_FILE names the system bundle; a missing one is an error before connecting.
+    system.fails(16);
+    env_ca.fails(26);
+}

@@ -8,12 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use sealroom_client::{FileVersion, NewArtifact, NewJsonVersion, Upload};
+use sealroom_client::{FileVersion, NewArtifact, NewJsonVersion, Upload, VersionView};
 use sealroom_envelope::Error;
-use sealroom_types::{
-    AlgorithmType, Artifact, ArtifactId, ArtifactKind, ArtifactVersion, ProjectId, VersionDetail,
-    VersionId,
-};
+use sealroom_types::{AlgorithmType, Artifact, ArtifactId, ArtifactKind, ProjectId, VersionId};
 use serde_json::json;
 
 use super::api::{self, parse, Conn, Table};
@@ -221,38 +218,56 @@ fn artifact_table(items: &[Artifact]) {
     t.print();
 }
 
-fn version_status(v: &ArtifactVersion) -> String {
-    match &v.detail {
-        VersionDetail::ValidationCriteria { acceptances, .. } => {
-            if acceptances.is_empty() {
-                "not accepted".into()
-            } else {
-                format!("accepted by {}", acceptances.len())
+/// A version's state in a few words, from the detail the server sent.
+fn version_status(v: &VersionView) -> String {
+    let d = &v.detail;
+    let s = |p: &str| {
+        d.pointer(p)
+            .and_then(|x| x.as_str())
+            .unwrap_or("?")
+            .to_string()
+    };
+    match v.kind() {
+        Some(ArtifactKind::ValidationCriteria) => {
+            match d["acceptances"].as_array().map(Vec::len).unwrap_or(0) {
+                0 => "not accepted".into(),
+                n => format!("accepted by {n}"),
             }
         }
-        VersionDetail::Dataset {
-            certification,
-            location,
-            ..
-        } => format!(
-            "{}, URL until {}",
-            if certification.is_some() {
-                "certified"
-            } else {
+        Some(ArtifactKind::Dataset) => format!(
+            "{}, URL until {}{}",
+            if d["certification"].is_null() {
                 "not certified"
+            } else {
+                "certified"
             },
-            location.expires_at.to_rfc3339()
+            s("/location/expires_at"),
+            d.pointer("/location/status")
+                .and_then(|x| x.as_str())
+                .map(|st| format!(" ({st})"))
+                .unwrap_or_default()
         ),
-        VersionDetail::Algorithm { upload_steps, .. } => upload_steps
-            .iter()
-            .map(|s| format!("{}={}", s.step, s.status))
-            .collect::<Vec<_>>()
-            .join(" "),
+        Some(ArtifactKind::Algorithm) => d["upload_steps"]
+            .as_array()
+            .map(|steps| {
+                steps
+                    .iter()
+                    .map(|st| {
+                        format!(
+                            "{}={}",
+                            st["step"].as_str().unwrap_or("?"),
+                            st["status"].as_str().unwrap_or("?")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default(),
         _ => "-".into(),
     }
 }
 
-fn version_table(items: &[ArtifactVersion]) {
+fn version_table(items: &[VersionView]) {
     let mut t = Table::new(&["ID", "VERSION", "TAG", "FILE", "STATUS", "CREATED"]);
     for v in items {
         t.row(vec![
@@ -456,18 +471,16 @@ pub fn artifacts(args: ArtifactsArgs) -> anyhow::Result<ExitCode> {
                     v.tag.as_str(),
                     v.id
                 );
-                if let VersionDetail::Algorithm { upload_steps, .. } = &v.detail {
-                    for s in upload_steps {
-                        println!(
-                            "  {:<26} {}{}",
-                            s.step.as_str(),
-                            s.status,
-                            s.message
-                                .as_deref()
-                                .map(|m| format!(": {m}"))
-                                .unwrap_or_default()
-                        );
-                    }
+                for st in v.detail["upload_steps"].as_array().into_iter().flatten() {
+                    println!(
+                        "  {:<26} {}{}",
+                        st["step"].as_str().unwrap_or("?"),
+                        st["status"].as_str().unwrap_or("?"),
+                        st["message"]
+                            .as_str()
+                            .map(|m| format!(": {m}"))
+                            .unwrap_or_default()
+                    );
                 }
             })?;
         }
@@ -552,7 +565,7 @@ fn upload_package(
     tag: &str,
     description: &str,
     dir: &Path,
-) -> anyhow::Result<ArtifactVersion> {
+) -> anyhow::Result<VersionView> {
     let files = package::check_package(dir)?;
     let len = package::tar_len(dir, &files)?;
     let name = format!(

@@ -371,7 +371,7 @@ pub fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
             limit,
         } => {
             let page = client.run_logs(run, stream, after, limit)?;
-            conn.emit(&page.lines, || {
+            conn.emit(&page, || {
                 for l in &page.lines {
                     let line: String = l
                         .line
@@ -385,15 +385,17 @@ pub fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
         RunsCommand::Outputs { run } => {
             let items = client.run_outputs(run)?;
             conn.emit(&items, || {
-                let mut t = Table::new(&["ID", "KIND", "NAME", "SIZE", "SHA-256", "PASSED"]);
+                let mut t =
+                    Table::new(&["ID", "KIND", "NAME", "SIZE", "SHA-256", "PASSED", "YOURS"]);
                 for o in &items {
                     t.row(vec![
-                        api::opt(o.id.as_deref()),
-                        o.output.kind.to_string(),
-                        o.output.name.clone(),
-                        o.output.blob.size.to_string(),
-                        o.output.blob.sha256.clone(),
-                        api::opt(o.output.passed_criteria),
+                        o.id.clone(),
+                        o.kind.to_string(),
+                        o.name.clone(),
+                        o.size.to_string(),
+                        api::opt(o.sha256.as_deref()),
+                        api::opt(o.passed_criteria),
+                        api::opt(o.content_visible),
                     ]);
                 }
                 t.print();
