@@ -363,7 +363,9 @@ fn setup() -> Fx {
     // A run that went all the way, through the agent API, with a final report.
     fx.report_run = fx.fresh_initiated_run();
     let site = fx.w.site_token.clone();
-    let claimed = fx.s.post("/api/v1/agent/claim?wait=0", &site, json!({})).expect(200);
+    let claimed =
+        fx.s.post("/api/v1/agent/claim?wait=0", &site, json!({}))
+            .expect(200);
     let claimed_id = claimed.json["run"]["id"].as_str().unwrap().to_string();
     assert_eq!(claimed_id, fx.report_run.to_string());
     for state in ["runtime_build", "workload_launch", "running"] {
@@ -391,18 +393,17 @@ fn setup() -> Fx {
         Body::Raw("application/octet-stream", sealed(b"a,b\n1,2\n")),
     )
     .expect(201);
-    let url = fx
-        .s
-        .post(
+    let url =
+        fx.s.post(
             &format!("/api/v1/projects/{}/storage/sign", fx.project),
             &fx.w.ds_token,
             json!({ "prefix": "fixture/data.csv", "expires_in_hours": 24 }),
         )
         .expect(200)
         .json["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+            .as_str()
+            .unwrap()
+            .to_string();
     fx.signed_path = url.strip_prefix(&fx.s.url).unwrap().to_string();
 
     // A rejected request tells the AO.
@@ -417,7 +418,9 @@ fn setup() -> Fx {
         Timestamp::now(),
     ))
     .unwrap();
-    let n = fx.s.get("/api/v1/notifications", &fx.w.ao_token).expect(200);
+    let n =
+        fx.s.get("/api/v1/notifications", &fx.w.ao_token)
+            .expect(200);
     fx.ao_notification = n.json["items"][0]["id"].as_str().unwrap().to_string();
     fx
 }
@@ -796,41 +799,67 @@ fn matrix() -> Vec<Entry> {
             req("GET", format!("/api/v1/runs/{}/logs?stream=stage", f.run))
         }),
         // Output metadata (kind, size, hash, passed) — never content — is visible to admins.
-        e("GET", "/api/v1/runs/{run_id}/outputs", MEMBERS_ADMIN, |f, _| {
-            req("GET", format!("/api/v1/runs/{}/outputs", f.report_run))
-        }),
-        e("GET", "/api/v1/runs/{run_id}/outputs/{output_id}/content", AO, |f, _| {
-            req(
-                "GET",
-                format!("/api/v1/runs/{}/outputs/final_report:report.json/content", f.report_run),
-            )
-        }),
+        e(
+            "GET",
+            "/api/v1/runs/{run_id}/outputs",
+            MEMBERS_ADMIN,
+            |f, _| req("GET", format!("/api/v1/runs/{}/outputs", f.report_run)),
+        ),
+        e(
+            "GET",
+            "/api/v1/runs/{run_id}/outputs/{output_id}/content",
+            AO,
+            |f, _| {
+                req(
+                    "GET",
+                    format!(
+                        "/api/v1/runs/{}/outputs/final_report:report.json/content",
+                        f.report_run
+                    ),
+                )
+            },
+        ),
         e("GET", "/api/v1/runs/{run_id}/report", AO, |f, _| {
             req("GET", format!("/api/v1/runs/{}/report", f.report_run))
         }),
         // ---- built-in storage
-        e("PUT", "/api/v1/projects/{project_id}/storage/{*path}", DS, |f, _| Req {
-            method: "PUT",
-            path: format!(
-                "/api/v1/projects/{}/storage/matrix/{}.bin",
-                f.project,
-                ArtifactId::new()
-            ),
-            body: Body::Raw("application/octet-stream", sealed(b"matrix")),
-            token: None,
-        }),
-        e("GET", "/api/v1/projects/{project_id}/storage", DS, |f, _| {
-            req("GET", format!("/api/v1/projects/{}/storage", f.project))
-        }),
-        e("POST", "/api/v1/projects/{project_id}/storage/sign", DS, |f, _| {
-            json_req(
-                "POST",
-                format!("/api/v1/projects/{}/storage/sign", f.project),
-                json!({ "prefix": "fixture/", "expires_in_hours": 48 }),
-            )
-        }),
+        e(
+            "PUT",
+            "/api/v1/projects/{project_id}/storage/{*path}",
+            DS,
+            |f, _| Req {
+                method: "PUT",
+                path: format!(
+                    "/api/v1/projects/{}/storage/matrix/{}.bin",
+                    f.project,
+                    ArtifactId::new()
+                ),
+                body: Body::Raw("application/octet-stream", sealed(b"matrix")),
+                token: None,
+            },
+        ),
+        e(
+            "GET",
+            "/api/v1/projects/{project_id}/storage",
+            DS,
+            |f, _| req("GET", format!("/api/v1/projects/{}/storage", f.project)),
+        ),
+        e(
+            "POST",
+            "/api/v1/projects/{project_id}/storage/sign",
+            DS,
+            |f, _| {
+                json_req(
+                    "POST",
+                    format!("/api/v1/projects/{}/storage/sign", f.project),
+                    json!({ "prefix": "fixture/", "expires_in_hours": 48 }),
+                )
+            },
+        ),
         // Signed URLs: the signature is the permission, whoever holds it.
-        e("GET", "/blobs/{*path}", ALL, |f, _| req("GET", f.signed_path.clone())),
+        e("GET", "/blobs/{*path}", ALL, |f, _| {
+            req("GET", f.signed_path.clone())
+        }),
         // ---- attestation keys and policies
         e("PUT", "/api/v1/agent/attestation-key", NOBODY, |_, _| {
             json_req(
@@ -839,35 +868,61 @@ fn matrix() -> Vec<Entry> {
                 json!({ "public_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" }),
             )
         }),
-        e("DELETE", "/api/v1/sites/{site_id}/attestation-key", ADMIN, |f, _| {
-            // The site registers a key, so that there is one to delete.
-            let key = sealroom_attest::sim::SimulatedAttester::generate([7u8; 48]).unwrap();
-            let pk = base64_encode(&key.public_key());
-            f.s.call(
-                "PUT",
-                "/api/v1/agent/attestation-key",
-                Some(&f.w.site_token),
-                Body::Json(json!({ "public_key": pk })),
-            );
-            req("DELETE", format!("/api/v1/sites/{}/attestation-key", f.w.site_id))
-        }),
-        e("GET", "/api/v1/projects/{project_id}/attestation-policy", MEMBERS_ADMIN, |f, _| {
-            req("GET", format!("/api/v1/projects/{}/attestation-policy", f.project))
-        }),
-        e("PUT", "/api/v1/projects/{project_id}/attestation-policy", DS_ADMIN, |f, _| {
-            json_req(
-                "PUT",
-                format!("/api/v1/projects/{}/attestation-policy", f.project),
-                json!({}),
-            )
-        }),
-        e("POST", "/api/v1/notifications/{notification_id}/read", AO, |f, _| {
-            json_req(
-                "POST",
-                format!("/api/v1/notifications/{}/read", f.ao_notification),
-                json!({}),
-            )
-        }),
+        e(
+            "DELETE",
+            "/api/v1/sites/{site_id}/attestation-key",
+            ADMIN,
+            |f, _| {
+                // The site registers a key, so that there is one to delete.
+                let key = sealroom_attest::sim::SimulatedAttester::generate([7u8; 48]).unwrap();
+                let pk = base64_encode(&key.public_key());
+                f.s.call(
+                    "PUT",
+                    "/api/v1/agent/attestation-key",
+                    Some(&f.w.site_token),
+                    Body::Json(json!({ "public_key": pk })),
+                );
+                req(
+                    "DELETE",
+                    format!("/api/v1/sites/{}/attestation-key", f.w.site_id),
+                )
+            },
+        ),
+        e(
+            "GET",
+            "/api/v1/projects/{project_id}/attestation-policy",
+            MEMBERS_ADMIN,
+            |f, _| {
+                req(
+                    "GET",
+                    format!("/api/v1/projects/{}/attestation-policy", f.project),
+                )
+            },
+        ),
+        e(
+            "PUT",
+            "/api/v1/projects/{project_id}/attestation-policy",
+            DS_ADMIN,
+            |f, _| {
+                json_req(
+                    "PUT",
+                    format!("/api/v1/projects/{}/attestation-policy", f.project),
+                    json!({}),
+                )
+            },
+        ),
+        e(
+            "POST",
+            "/api/v1/notifications/{notification_id}/read",
+            AO,
+            |f, _| {
+                json_req(
+                    "POST",
+                    format!("/api/v1/notifications/{}/read", f.ao_notification),
+                    json!({}),
+                )
+            },
+        ),
         // ---- comms
         e("GET", "/api/v1/notifications", USERS, |_, _| {
             req("GET", "/api/v1/notifications".into())

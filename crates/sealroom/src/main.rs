@@ -20,7 +20,7 @@ use clap::{Parser, Subcommand};
     about,
     long_about = None,
     propagate_version = true,
-    after_help = "Examples:\n  sealroom keys cek -o my.key\n  sealroom encrypt --cek my.key data/ -o data.sealed/\n  sealroom decrypt --cek my.key data.sealed/ -o data/\n\nEach failure has its own exit code (10 wrong key, 11 tampered, 12 truncated, 13 unknown\nversion, 14 not sealed, 15 bad key file, ...): see docs/exit-codes.md."
+    after_help = "Examples:\n  sealroom keys cek -o my.key\n  sealroom encrypt --cek my.key data/ -o data.sealed/\n  sealroom decrypt --cek my.key data.sealed/ -o data/\n  sealroom login --server https://sealroom.example -u alice\n  sealroom projects list\n\nEach failure has its own exit code (10 wrong key, 11 tampered, 12 truncated, 13 unknown\nversion, 14 not sealed, 15 bad key file, ...): see docs/exit-codes.md."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -54,6 +54,43 @@ enum Command {
     Server(cmd::server::ServerArgs),
     /// Run the enclave agent of a data steward's site: claim its runs and run them in the sandbox.
     Agent(cmd::agent::AgentArgs),
+    /// Seal an algorithm package's chosen files and write its secrets.json manifest.
+    #[command(subcommand)]
+    Package(cmd::package::PackageCommand),
+    /// Sign in to a server and store the token (per server, mode 0600).
+    Login(cmd::login::LoginArgs),
+    /// Sign out: revoke the stored token and forget it.
+    Logout(cmd::login::LogoutArgs),
+    /// Show who the stored token belongs to.
+    Whoami(cmd::login::WhoamiArgs),
+    /// Change your password.
+    Password(cmd::login::PasswordArgs),
+    /// API tokens for scripts and CI: create, list, revoke.
+    Token(cmd::login::TokenArgs),
+    /// Organizations (admin).
+    Orgs(cmd::admin::OrgsArgs),
+    /// Users (admin).
+    Users(cmd::admin::UsersArgs),
+    /// Data stewards' sites and their agents' tokens (admin).
+    Sites(cmd::admin::SitesArgs),
+    /// Projects: create, list, show, state, members, settings.
+    Projects(cmd::projects::ProjectsArgs),
+    /// A project's keys: download your KEK, upload your WCEK, list WCEK versions.
+    ProjectKeys(cmd::projects::ProjectKeysArgs),
+    /// Artifacts and versions: create, upload (documents, packages), accept, certify, download.
+    Artifacts(cmd::artifacts::ArtifactsArgs),
+    /// The built-in storage of sealed dataset files: put, list, sign a URL.
+    Storage(cmd::artifacts::StorageArgs),
+    /// Run configurations: an algorithm version with a dataset version.
+    RunConfigs(cmd::runs::RunConfigsArgs),
+    /// Runs: request, initiate, reject, cancel, status, logs, outputs, report.
+    Runs(cmd::runs::RunsArgs),
+    /// Your notifications.
+    Notifications(cmd::comms::NotificationsArgs),
+    /// A project's chat.
+    Chat(cmd::comms::ChatArgs),
+    /// Search what you may see.
+    Search(cmd::comms::SearchArgs),
     /// Run the server, the key broker and one local agent on one machine (not built yet).
     Up(cmd::unbuilt::UpArgs),
     /// Run the whole demo collaboration once in a temporary directory (not built yet).
@@ -76,6 +113,24 @@ fn main() -> ExitCode {
         Command::LocalRun(a) => cmd::local_run::run(a),
         Command::Server(a) => cmd::server::run(a),
         Command::Agent(a) => cmd::agent::run(a),
+        Command::Package(c) => cmd::package::run(c),
+        Command::Login(a) => cmd::login::login(a),
+        Command::Logout(a) => cmd::login::logout(a),
+        Command::Whoami(a) => cmd::login::whoami(a),
+        Command::Password(a) => cmd::login::password(a),
+        Command::Token(a) => cmd::login::token(a),
+        Command::Orgs(a) => cmd::admin::orgs(a),
+        Command::Users(a) => cmd::admin::users(a),
+        Command::Sites(a) => cmd::admin::sites(a),
+        Command::Projects(a) => cmd::projects::projects(a),
+        Command::ProjectKeys(a) => cmd::projects::project_keys(a),
+        Command::Artifacts(a) => cmd::artifacts::artifacts(a),
+        Command::Storage(a) => cmd::artifacts::storage(a),
+        Command::RunConfigs(a) => cmd::runs::run_configs(a),
+        Command::Runs(a) => cmd::runs::runs(a),
+        Command::Notifications(a) => cmd::comms::notifications(a),
+        Command::Chat(a) => cmd::comms::chat(a),
+        Command::Search(a) => cmd::comms::search(a),
         Command::Up(a) => cmd::unbuilt::up(a),
         Command::Demo => cmd::unbuilt::demo(),
         Command::EnclaveLaunch(a) => cmd::enclave::launch(a),
