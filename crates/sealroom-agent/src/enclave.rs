@@ -70,22 +70,46 @@ pub struct RunResult {
 /// A directory on memory-backed storage (`/dev/shm` where it exists), removed when dropped.
 pub fn memory_dir(prefix: &str) -> Result<tempfile::TempDir, RunError> {
     let base = Path::new("/dev/shm");
-    let builder = {
-        let mut b = tempfile::Builder::new();
-        b.prefix(prefix);
-        b
-    };
-    let dir = if base.is_dir() {
-        builder.tempdir_in(base)
+    if base.is_dir() {
+        memory_dir_in(base, prefix)
     } else {
-        builder.tempdir()
-    };
-    dir.map_err(|e| RunError::Setup(format!("cannot create a memory-backed directory: {e}")))
+        tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .map_err(|e| RunError::Setup(format!("cannot create a memory-backed directory: {e}")))
+    }
 }
 
-/// Runs a package to its end.
+/// A new directory (mode 0700) inside `base`, removed when dropped.
+pub fn memory_dir_in(base: &Path, prefix: &str) -> Result<tempfile::TempDir, RunError> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(base)
+        .map_err(|e| {
+            RunError::Setup(format!(
+                "cannot create a directory in {}: {e}",
+                base.display()
+            ))
+        })
+}
+
+/// Runs a package to its end. The API socket's directory and the sandbox's `/workspace` are
+/// made on memory-backed storage (`/dev/shm`).
 pub async fn run(
     req: RunRequest,
+    runner: &dyn SandboxRunner,
+    output: mpsc::Sender<OutputLine>,
+    cancel: watch::Receiver<bool>,
+) -> Result<RunResult, RunError> {
+    run_in(req, None, runner, output, cancel).await
+}
+
+/// [`run`], with the API socket's directory and the sandbox's `/workspace` made inside
+/// `scratch` (the agent's run directory, so that everything of a run is in one place on
+/// memory-backed storage and an agent that was killed can wipe it at its next start).
+pub async fn run_in(
+    req: RunRequest,
+    scratch: Option<&Path>,
     runner: &dyn SandboxRunner,
     output: mpsc::Sender<OutputLine>,
     cancel: watch::Receiver<bool>,
@@ -94,7 +118,7 @@ pub async fn run(
     // Runtime Build: the image this package runs in, where the runner builds one.
     let built = runner.runtime_build(&req.package, output.clone()).await?;
     let runner: &dyn SandboxRunner = built.as_deref().unwrap_or(runner);
-    let result = run_built(req, runner, entrypoint, output, cancel).await;
+    let result = run_built(req, scratch, runner, entrypoint, output, cancel).await;
     if let Some(b) = &built {
         b.release().await;
     }
@@ -103,15 +127,18 @@ pub async fn run(
 
 async fn run_built(
     req: RunRequest,
+    scratch: Option<&Path>,
     runner: &dyn SandboxRunner,
     entrypoint: Entrypoint,
     output: mpsc::Sender<OutputLine>,
     cancel: watch::Receiver<bool>,
 ) -> Result<RunResult, RunError> {
-    let run_dir = memory_dir("sealroom-api-")?;
-    let workspace = memory_dir("sealroom-ws-")?;
+    let (run_dir, workspace) = match scratch {
+        Some(base) => (memory_dir_in(base, "api-")?, memory_dir_in(base, "ws-")?),
+        None => (memory_dir("sealroom-api-")?, memory_dir("sealroom-ws-")?),
+    };
     let sock = run_dir.path().join("api.sock");
-    let listener = tokio::net::UnixListener::bind(&sock)
+    let listener = bind_socket(run_dir.path(), "api.sock")
         .map_err(|e| RunError::Setup(format!("cannot listen on {}: {e}", sock.display())))?;
     // The socket lives in a private (0700) directory; the sandbox's user, whoever it is on the
     // host, may connect to it once it is bound in.
@@ -124,21 +151,7 @@ async fn run_built(
     let (stop_tx, stop) = watch::channel(false);
     let server = tokio::spawn(enclave_api::serve(listener, tls, req.api.clone(), stop));
 
-    let ids = req.api.ids().clone();
-    let mut env: Vec<(String, String)> = req.parameters.clone();
-    env.extend([
-        ("ESCROW_PROJECT_ID".to_owned(), ids.project),
-        ("ESCROW_RUN_ID".to_owned(), ids.run),
-        ("ESCROW_RUN_CONFIG_ID".to_owned(), ids.run_config),
-        (
-            "ENCLAVE_API_URL".to_owned(),
-            "https://localhost:5000".to_owned(),
-        ),
-        ("PATH".to_owned(), "/usr/local/bin:/usr/bin:/bin".to_owned()),
-        ("HOME".to_owned(), "/workspace".to_owned()),
-        ("LANG".to_owned(), "C.UTF-8".to_owned()),
-        ("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()),
-    ]);
+    let env = environment(&req.parameters, req.api.ids().clone());
     let launcher_inside = format!("{RUN_DIR}/sealroom");
     let mut mounts = vec![
         Mount {
@@ -199,6 +212,58 @@ async fn run_built(
         reports: req.api.reports(),
         entrypoint,
     })
+}
+
+/// Binds a unix socket `name` in `dir`. A socket's path must fit in `sun_path` (108 bytes with
+/// its NUL); a deeper one (a long work directory) is bound through `/proc/self/fd/<dir>/`, which
+/// names the same directory in a few bytes.
+fn bind_socket(dir: &Path, name: &str) -> std::io::Result<tokio::net::UnixListener> {
+    /// `sun_path` less the NUL, with a margin.
+    const SHORT_ENOUGH: usize = 100;
+    let path = dir.join(name);
+    if path.as_os_str().len() < SHORT_ENOUGH {
+        return tokio::net::UnixListener::bind(&path);
+    }
+    use std::os::fd::AsRawFd;
+    let handle = std::fs::File::open(dir)?;
+    let short = PathBuf::from(format!("/proc/self/fd/{}/{name}", handle.as_raw_fd()));
+    let listener = tokio::net::UnixListener::bind(&short);
+    drop(handle);
+    listener
+}
+
+/// Where the Enclave API is, as the algorithm sees it.
+pub const API_URL: &str = "https://localhost:5000";
+
+/// The sandbox's whole environment: the runtime parameters, then the run's ids,
+/// `ENCLAVE_API_URL`, the Enclave API's additions ([`enclave_api::sandbox_env`]: MLflow) and a
+/// few basics. A parameter named like one of the enclave's own variables is left out (the
+/// control plane refuses `ESCROW_*` and `ENCLAVE_API_URL` already), so that no engine has to
+/// decide which of two values wins.
+fn environment(parameters: &[(String, String)], ids: enclave_api::RunIds) -> Vec<(String, String)> {
+    let mut own: Vec<(String, String)> = vec![
+        ("ESCROW_PROJECT_ID".to_owned(), ids.project),
+        ("ESCROW_RUN_ID".to_owned(), ids.run),
+        ("ESCROW_RUN_CONFIG_ID".to_owned(), ids.run_config),
+        ("ENCLAVE_API_URL".to_owned(), API_URL.to_owned()),
+    ];
+    own.extend(enclave_api::sandbox_env(API_URL));
+    own.extend(
+        [
+            ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            ("HOME", "/workspace"),
+            ("LANG", "C.UTF-8"),
+            ("PYTHONDONTWRITEBYTECODE", "1"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    let mut env: Vec<(String, String)> = parameters
+        .iter()
+        .filter(|(k, _)| !own.iter().any(|(o, _)| o == k))
+        .cloned()
+        .collect();
+    env.extend(own);
+    env
 }
 
 /// The launcher's shared libraries, bound in at [`LIB_DIR`].
@@ -286,6 +351,46 @@ fn parse_ldd(text: &str) -> Result<LauncherLibraries, RunError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_environment_has_the_ids_the_api_and_mlflow_and_parameters_cannot_override_them() {
+        let env = environment(
+            &[
+                ("EPOCHS".into(), "3".into()),
+                ("MLFLOW_TRACKING_URI".into(), "http://elsewhere".into()),
+                ("PATH".into(), "/tmp".into()),
+            ],
+            enclave_api::RunIds {
+                project: "p".into(),
+                run: "r".into(),
+                run_config: "c".into(),
+            },
+        );
+        let get = |k: &str| -> Vec<&str> {
+            env.iter()
+                .filter(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+                .collect()
+        };
+        assert_eq!(get("EPOCHS"), ["3"]);
+        assert_eq!(get("ESCROW_RUN_ID"), ["r"]);
+        assert_eq!(get("ENCLAVE_API_URL"), [API_URL]);
+        assert_eq!(get("MLFLOW_TRACKING_URI"), [API_URL]);
+        assert_eq!(get("MLFLOW_TRACKING_INSECURE_TLS"), ["true"]);
+        assert_eq!(get("PATH"), ["/usr/local/bin:/usr/bin:/bin"]);
+    }
+
+    /// A socket deeper than `sun_path` allows is still bound, at its real path.
+    #[tokio::test]
+    async fn a_deep_socket_is_bound() {
+        let t = tempfile::tempdir().unwrap();
+        let deep = t.path().join("d".repeat(120));
+        std::fs::create_dir(&deep).unwrap();
+        let _listener = bind_socket(&deep, "api.sock").unwrap();
+        let path = deep.join("api.sock");
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::metadata(&path).unwrap().file_type().is_socket());
+    }
 
     #[test]
     fn ldd_output() {

@@ -142,6 +142,9 @@ pub struct SignedUrl {
     pub url: String,
     /// When it expires.
     pub expires_at: Timestamp,
+    /// `list` (list and read a directory) or `read` (read one object).
+    #[serde(default)]
+    pub permission: Option<String>,
 }
 
 /// Encodes a storage path segment by segment (`/` kept), refusing empty, `.` and `..` segments.

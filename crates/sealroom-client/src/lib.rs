@@ -51,6 +51,7 @@ use zeroize::Zeroizing;
 pub use accounts::*;
 pub use agent::*;
 pub use artifacts::*;
+pub use comms::*;
 pub use error::{ClientError, Result};
 pub use projects::*;
 pub use runs::*;

@@ -2,8 +2,9 @@
 //! loopback listener: each test checks the method, path, query, headers and body the client
 //! sends, and that a response in the documented shape decodes into the client's types.
 //!
-//! The recording listener stands in for routes that are not merged into this branch yet; the
-//! accounts routes also run against the real server in `crates/sealroom/tests/client_cli.rs`.
+//! The recording listener pins the exact requests; the same routes run against the real server
+//! in `crates/sealroom/tests/client_cli.rs` (accounts) and `crates/sealroom/tests/cli_flow.rs`
+//! (the whole collaboration through the CLI).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -845,32 +846,34 @@ fn comms_search_and_audit() {
         title: "Trial".into(),
     };
     let r = Recorder::start(vec![
-        ok(json!([j(&n)])),
+        ok(json!({"items": [j(&n)], "unread": 1})),
         status(204, Value::Null),
-        ok(json!([j(&m)])),
+        ok(json!({"items": [j(&m)]})),
         status(201, j(&m)),
         ok(json!({"items": [j(&hit)]})),
-        ok(json!([])),
+        ok(json!({"items": [], "next_after": null})),
         ok(json!({"ok": true, "entries": 3})),
     ]);
     let c = r.client();
-    assert_eq!(
-        c.notifications().unwrap()[0].kind,
-        NotificationKind::RunRequested
-    );
+    let list = c.notifications().unwrap();
+    assert_eq!(list.items[0].kind, NotificationKind::RunRequested);
+    assert_eq!(list.unread, 1);
     assert_eq!(r.next().target, "/api/v1/notifications");
     c.mark_notification_read(n.id).unwrap();
     assert_eq!(
         r.next().target,
         format!("/api/v1/notifications/{}/read", n.id)
     );
-    c.chat(p.id).unwrap();
-    assert_eq!(r.next().target, format!("/api/v1/projects/{}/chat", p.id));
+    assert_eq!(c.chat(p.id).unwrap()[0].body, m.body);
+    assert_eq!(
+        r.next().target,
+        format!("/api/v1/projects/{}/chat?limit=500", p.id)
+    );
     c.post_chat(p.id, "hello").unwrap();
     assert_eq!(r.next().json(), json!({"body": "hello"}));
     assert_eq!(c.search("trial run", Some(5)).unwrap()[0].title, "Trial");
     assert_eq!(r.next().target, "/api/v1/search?q=trial%20run&limit=5");
-    c.audit(Some(10), None).unwrap();
+    assert!(c.audit(Some(10), None).unwrap().items.is_empty());
     assert_eq!(r.next().target, "/api/v1/audit?after=10");
     assert_eq!(c.audit_verify().unwrap()["entries"], 3);
     assert_eq!(r.next().target, "/api/v1/audit/verify");

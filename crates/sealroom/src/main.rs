@@ -91,10 +91,12 @@ enum Command {
     Chat(cmd::comms::ChatArgs),
     /// Search what you may see.
     Search(cmd::comms::SearchArgs),
-    /// Run the server, the key broker and one local agent on one machine (not built yet).
-    Up(cmd::unbuilt::UpArgs),
-    /// Run the whole demo collaboration once in a temporary directory (not built yet).
-    Demo,
+    /// Run the server, the key broker and one local agent on one machine; --demo seeds and runs
+    /// the demo collaboration on the first start.
+    Up(cmd::up::UpArgs),
+    /// Run the whole demo collaboration once in a temporary directory; exit 0 only if its final
+    /// report validated.
+    Demo(cmd::up::DemoArgs),
     /// Inside a sandbox: relay 127.0.0.1:5000 to the Enclave API socket, then run the entrypoint.
     #[command(hide = true)]
     EnclaveLaunch(cmd::enclave::LaunchArgs),
@@ -131,8 +133,8 @@ fn main() -> ExitCode {
         Command::Notifications(a) => cmd::comms::notifications(a),
         Command::Chat(a) => cmd::comms::chat(a),
         Command::Search(a) => cmd::comms::search(a),
-        Command::Up(a) => cmd::unbuilt::up(a),
-        Command::Demo => cmd::unbuilt::demo(),
+        Command::Up(a) => cmd::up::up(a),
+        Command::Demo(a) => cmd::up::demo(a),
         Command::EnclaveLaunch(a) => cmd::enclave::launch(a),
     };
     match result {

@@ -53,6 +53,11 @@ fn a_leaky_final_report_is_refused() {
     );
     assert_ne!(src, leaky);
     std::fs::write(pkg.path().join("validate.py"), leaky).unwrap();
+    std::fs::copy(
+        repo().join("examples/demo/algorithm/model.json"),
+        pkg.path().join("model.json"),
+    )
+    .unwrap();
     std::fs::write(pkg.path().join("run.sh"), "exec python3 /app/validate.py\n").unwrap();
     let out = local_run(pkg.path(), &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -4,6 +4,9 @@ It reads the data steward's CSV through the Enclave API (https://localhost:5000,
 scores every row with the algorithm owner's logistic model, and posts accuracy, sensitivity and
 specificity (with 95% Wilson intervals) as the final report, in the shape of EscrowAI's example
 criteria. Runtime parameter THRESHOLD (default 0.5) sets the decision threshold.
+
+The model's coefficients are in model.json, next to this file: the algorithm owner's secret.
+`sealroom up --demo` seals it (listed in secrets.json); the agent decrypts it inside the enclave.
 """
 import base64
 import csv
@@ -20,9 +23,8 @@ CONTEXT = ssl.create_default_context()
 CONTEXT.check_hostname = False
 CONTEXT.verify_mode = ssl.CERT_NONE  # the enclave's certificate is self-signed, as in EscrowAI
 
-# The algorithm owner's model: logistic regression weights.
-WEIGHTS = {"age": 0.045, "bmi": 0.11, "glucose": 0.032}
-BIAS = -9.2
+# The algorithm owner's model: logistic regression coefficients (sealed in the uploaded package).
+MODEL_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model.json")
 
 
 def call(method, path, body=None):
@@ -56,8 +58,15 @@ def wilson(successes, n):
     return round(half, 4)
 
 
+def load_model():
+    with open(MODEL_PATH) as f:
+        model = json.load(f)
+    return {k: float(v) for k, v in model["weights"].items()}, float(model["bias"])
+
+
 def main():
     threshold = float(os.environ.get("THRESHOLD", "0.5"))
+    weights, bias = load_model()
     status, body = call("GET", "/api/v1/data/files")
     files = json.loads(body)["files"]
     print(f"{len(files)} file(s) in the dataset")
@@ -68,7 +77,7 @@ def main():
         query = urllib.parse.urlencode({"filepath": f["name"]})
         status, body = call("GET", f"/api/v1/data/file?{query}")
         for row in csv.DictReader(io.StringIO(body.decode())):
-            z = BIAS + sum(w * float(row[k]) for k, w in WEIGHTS.items())
+            z = bias + sum(w * float(row[k]) for k, w in weights.items())
             predicted = 1 / (1 + math.exp(-z)) >= threshold
             actual = row["outcome"] == "1"
             tp += predicted and actual

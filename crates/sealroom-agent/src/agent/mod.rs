@@ -19,13 +19,17 @@
 //! 4. the final report (exact bytes, `passed_criteria=true`), the performance report and a
 //!    training run's sealed model uploaded; `completed`, or `failed` with a message naming why.
 //!
-//! On every ending the workspace (decrypted code, sealed data, sealed model) is removed and the
-//! keys are zeroized.
+//! On every ending the workspace (decrypted code, sealed data, sealed model, the sandbox's
+//! scratch space) is removed and the keys are zeroized. Every run's files are in one directory
+//! of the agent's work directory ([`workdir`], on memory-backed storage); the directories that an
+//! agent killed mid-run could not remove are removed by the next agent started on the same work
+//! directory, before it claims anything.
 
 pub mod attest;
 pub mod client;
 mod run;
 pub mod stage;
+pub mod workdir;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,6 +59,9 @@ pub struct AgentConfig {
     pub heartbeat_every: Duration,
     /// The agent's own state (the simulated attester's key).
     pub state_dir: PathBuf,
+    /// Where runs' files live while they run, one directory per run, on memory-backed storage
+    /// (default [`workdir::default_work_dir`]). Stale run directories in it are removed at start.
+    pub work_dir: PathBuf,
     /// The wall-time limit of a run.
     pub max_run_time: Duration,
     /// How long one claim long-polls (at most 30 s).
@@ -78,13 +85,14 @@ impl std::fmt::Debug for AgentConfig {
             .field("runner", &self.runner.name())
             .field("max_concurrent", &self.max_concurrent)
             .field("state_dir", &self.state_dir)
+            .field("work_dir", &self.work_dir)
             .finish_non_exhaustive()
     }
 }
 
 impl AgentConfig {
     /// A configuration with the defaults: 2 runs at once, a heartbeat every 2 s, a 24 h time
-    /// limit, 25 s claims, the simulated attester.
+    /// limit, 25 s claims, the simulated attester, the default work directory of `state_dir`.
     pub fn new(
         server: impl Into<String>,
         token: impl Into<String>,
@@ -99,6 +107,7 @@ impl AgentConfig {
             launcher,
             max_concurrent: 2,
             heartbeat_every: Duration::from_secs(2),
+            work_dir: workdir::default_work_dir(&state_dir),
             state_dir,
             max_run_time: Duration::from_secs(24 * 3600),
             claim_wait: Duration::from_secs(25),
@@ -110,6 +119,9 @@ impl AgentConfig {
         }
     }
 }
+
+/// How long a stopping agent waits for a claim that is still long-polling.
+const CLAIM_GRACE: Duration = Duration::from_secs(2);
 
 /// Errors that stop the agent (a run's failure does not: it is reported and the agent goes on).
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +142,7 @@ pub(crate) struct Shared {
     pub(crate) config: AgentConfig,
     pub(crate) client: Client,
     pub(crate) attester: Arc<dyn Attester>,
+    pub(crate) work: workdir::WorkDir,
 }
 
 /// Runs the agent until `shutdown` turns true: claims runs and runs them. On shutdown it stops
@@ -144,7 +157,30 @@ pub async fn run(
             "--max-concurrent must be at least 1".into(),
         ));
     }
+    if config.heartbeat_every.is_zero() {
+        return Err(AgentError::Config(
+            "the heartbeat interval must be more than zero".into(),
+        ));
+    }
     let client = Client::new(&config.server, &config.token, config.client.clone())?;
+    // Before anything else: what an agent killed mid-run left on this work directory.
+    let opened = workdir::WorkDir::open(&config.work_dir).map_err(AgentError::Config)?;
+    if !opened.wiped.is_empty() {
+        tracing::warn!(
+            work_dir = %config.work_dir.display(),
+            wiped = ?opened.wiped,
+            "removed the directories of runs that an earlier agent did not end (it was killed?)"
+        );
+    }
+    if opened.memory_backed() == Some(false) {
+        tracing::warn!(
+            work_dir = %config.work_dir.display(),
+            fs_type = opened.fs_type.as_deref().unwrap_or("?"),
+            "the work directory is not on memory-backed storage: decrypted files of runs live \
+             there, and a run's directory stays on that disk if the agent is killed"
+        );
+    }
+    let work = opened.dir;
     let attester: Arc<dyn Attester> = match &config.attester {
         Some(a) => a.clone(),
         None => {
@@ -175,16 +211,20 @@ pub async fn run(
         config,
         client,
         attester,
+        work,
     });
     let slots = Arc::new(Semaphore::new(shared.config.max_concurrent));
     let mut runs = tokio::task::JoinSet::new();
     tracing::info!(
         server = %shared.client.server(),
         runner = shared.config.runner.name(),
+        work_dir = %shared.work.path().display(),
         max_concurrent = shared.config.max_concurrent,
         "agent started: waiting for runs"
     );
     let mut backoff = Duration::from_secs(1);
+    // A claim still long-polling when the agent was told to stop.
+    let mut pending_claim: Option<tokio::task::JoinHandle<()>> = None;
     'claiming: loop {
         while runs.try_join_next().is_some() {}
         if *shutdown.borrow() {
@@ -205,15 +245,15 @@ pub async fn run(
         let claimed = tokio::select! {
             c = &mut claim => c,
             _ = shutdown.changed() => {
-                // The claim is a blocking call: let it finish, and give back what it claims.
+                // The claim is a blocking call: give back what it claims if it answers soon.
                 let shared = shared.clone();
-                runs.spawn(async move {
+                pending_claim = Some(tokio::spawn(async move {
                     if let Ok(Ok(Some(bundle))) = claim.await {
                         let id = bundle.run.id.clone();
                         let _ = shared.client.call(move |c| c.report_state(&id, "failed",
                             Some("the agent was stopped before the run started"))).await;
                     }
-                });
+                }));
                 break 'claiming;
             }
         };
@@ -245,6 +285,17 @@ pub async fn run(
     }
     tracing::info!("agent stopping: waiting for its runs to end");
     while runs.join_next().await.is_some() {}
+    if let Some(mut claim) = pending_claim {
+        // Do not wait out a whole long poll: a run claimed after this is failed by the server
+        // when its heartbeats do not come (the claim counts as the first one).
+        if tokio::time::timeout(CLAIM_GRACE, &mut claim).await.is_err() {
+            claim.abort();
+            tracing::info!(
+                "stopped without waiting for the pending claim to answer; a run it claims now \
+                 is failed by the server after its heartbeat timeout"
+            );
+        }
+    }
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! One run's lifecycle, from claim to wipe. See the [module docs](super) for the stages.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,11 +13,9 @@ use super::stage;
 use super::Shared;
 use crate::enclave::{self, RunRequest};
 use crate::enclave_api::data::SealedDataset;
-use crate::enclave_api::{self, EnclaveApi, ModelOutput, RunIds};
+use crate::enclave_api::{EnclaveApi, ModelOutput, RunIds};
 use crate::sandbox::{BoxFuture, Ending, Limits, Outcome, OutputLine, SandboxRunner, SandboxSpec};
 
-/// Where the Enclave API is, as the algorithm sees it.
-const API_URL: &str = "https://localhost:5000";
 /// Most log lines waiting to be sent; beyond, lines are dropped and counted.
 const LOG_QUEUE: usize = 20_000;
 /// Most lines per log call.
@@ -41,15 +39,18 @@ enum StopReason {
     Shutdown,
 }
 
-/// The run's workspace on memory-backed storage: the package, the sealed dataset, the sealed
-/// model output. Removed when dropped, on every ending.
+/// The run's directory in the agent's work directory (memory-backed storage): the package, the
+/// sealed dataset, the sealed model output, and (made by [`enclave::run_in`]) the Enclave API's
+/// socket and the sandbox's `/workspace`. Removed when dropped, on every ending; after a kill,
+/// at the next agent's start ([`super::workdir`]).
 pub(crate) struct Workspace {
     dir: tempfile::TempDir,
 }
 
 impl Workspace {
-    pub(crate) fn new() -> Result<Self, String> {
-        let dir = enclave::memory_dir("sealroom-run-").map_err(|e| e.to_string())?;
+    pub(crate) fn new(work_dir: &Path, run_id: &str) -> Result<Self, String> {
+        let prefix = format!("{}{}-", super::workdir::RUN_PREFIX, path_safe(run_id));
+        let dir = enclave::memory_dir_in(work_dir, &prefix).map_err(|e| e.to_string())?;
         for sub in ["package", "data", "output"] {
             std::fs::create_dir(dir.path().join(sub))
                 .map_err(|e| format!("cannot prepare the workspace: {e}"))?;
@@ -57,8 +58,7 @@ impl Workspace {
         Ok(Workspace { dir })
     }
 
-    #[cfg(test)]
-    fn root(&self) -> &std::path::Path {
+    pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }
     pub(crate) fn package(&self) -> PathBuf {
@@ -293,7 +293,7 @@ async fn lifecycle(
     // Runtime Build.
     report(shared, &run_id, "runtime_build").await?;
     logs.stage("Runtime Build: preparing the workspace on memory-backed storage");
-    let ws = Arc::new(Workspace::new()?);
+    let ws = Arc::new(Workspace::new(shared.work.path(), &run_id)?);
     {
         let (client, ws, limits) = (shared.client.clone(), ws.clone(), cfg.limits.clone());
         let (id, digest) = (run_id.clone(), bundle.algorithm.workload_digest.clone());
@@ -460,9 +460,6 @@ async fn launch_and_run(
     }
     drop(keys);
     let api = Arc::new(api);
-    let mut env = params;
-    // The Enclave API's additions (MLflow tracking) need these; enclave.rs sets the rest.
-    env.extend(enclave_api::sandbox_env(API_URL));
     let memory_bytes = u64::from(bundle.compute.ram_gib) << 30;
     let limits = Limits {
         memory_bytes,
@@ -473,7 +470,7 @@ async fn launch_and_run(
         name: sandbox_name(&run_id),
         package: ws.package(),
         api: api.clone(),
-        parameters: env,
+        parameters: params,
         limits,
         launcher: cfg.launcher.clone(),
     };
@@ -509,7 +506,14 @@ async fn launch_and_run(
             dropped
         })
     };
-    let result = enclave::run(req, runner.as_ref(), out_tx, cancel.clone()).await;
+    let result = enclave::run_in(
+        req,
+        Some(ws.root()),
+        runner.as_ref(),
+        out_tx,
+        cancel.clone(),
+    )
+    .await;
     let dropped = fwd.await.unwrap_or(0);
     if dropped > 0 {
         logs.stage(format!(
@@ -608,7 +612,12 @@ async fn launch_and_run(
 
 /// A sandbox name from a run id: letters, digits, `-`, `_`; at most 64.
 fn sandbox_name(run_id: &str) -> String {
-    let clean: String = run_id
+    format!("run-{}", path_safe(run_id))
+}
+
+/// A run id as letters, digits, `-` and `_`, at most 56 characters.
+fn path_safe(run_id: &str) -> String {
+    run_id
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -618,14 +627,12 @@ fn sandbox_name(run_id: &str) -> String {
             }
         })
         .take(56)
-        .collect();
-    format!("run-{clean}")
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     #[test]
     fn sandbox_names() {
@@ -638,11 +645,14 @@ mod tests {
     /// failed half-way.
     #[test]
     fn workspace_is_wiped_on_every_ending() {
-        let ws = Workspace::new().unwrap();
+        let work = enclave::memory_dir("sealroom-agent-test-").unwrap();
+        let ws = Workspace::new(work.path(), "0190a1b2/x").unwrap();
         let root = ws.root().to_path_buf();
         if Path::new("/dev/shm").is_dir() {
             assert!(root.starts_with("/dev/shm"), "{}", root.display());
         }
+        let name = root.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("run-0190a1b2_x-"), "{name}");
         std::fs::write(ws.package().join("secret.py"), b"decrypted code").unwrap();
         std::fs::write(ws.package_tar(), b"not a tar").unwrap();
         let err = stage::extract_package(

@@ -433,6 +433,14 @@ pub fn decrypt_secrets(dir: &Path, cek: &Cek) -> Result<usize> {
                 source,
             }
         })?;
+        // The plaintext keeps the package file's mode (from the tar): the sandbox's user, which
+        // is not the agent's on a rootful container engine, must read it as it reads the
+        // package's plaintext files. The run's directory (0700) keeps everyone else out.
+        let mode = std::fs::metadata(path)
+            .map_err(io(format!("cannot read {rel}")))?
+            .permissions();
+        std::fs::set_permissions(&plain, mode)
+            .map_err(io(format!("cannot set the mode of {rel}")))?;
         std::fs::rename(&plain, path).map_err(io(format!("cannot replace {rel}")))?;
     }
     Ok(files.len())
@@ -871,6 +879,15 @@ mod tests {
             );
             assert_eq!(std::fs::read(dest.join("weights/sub/w2")).unwrap(), b"w2");
             assert_eq!(std::fs::read(dest.join("run.sh")).unwrap(), b"echo\n");
+            // Decrypted files keep the package's modes (a container's user must read them).
+            use std::os::unix::fs::PermissionsExt;
+            for f in ["run.sh", "model.bin", "weights/sub/w2"] {
+                let mode = std::fs::metadata(dest.join(f))
+                    .unwrap()
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o444, 0o444, "{f}: {mode:o}");
+            }
         }
     }
 

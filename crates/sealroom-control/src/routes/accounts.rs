@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use sealroom_store::{NewToken, NewUser, TokenKind, TokenSubject};
 use sealroom_types::{
-    AuditOutcome, ErrorCode, Name, OrgId, Organization, Site, Timestamp, User, UserId,
+    ApiTokenId, AuditOutcome, ErrorCode, Name, OrgId, Organization, Site, Timestamp, User, UserId,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -395,13 +395,15 @@ async fn list_tokens(
 /// Revokes one of the caller's API tokens.
 #[utoipa::path(delete, path = "/api/v1/tokens/{token_id}", tag = tags::ACCOUNTS,
     params(("token_id" = String, Path, description = "the token's ID")),
-    responses((status = 204), (status = 401), (status = 404)))]
+    responses((status = 204), (status = 400, description = "invalid_id"), (status = 401), (status = 404)))]
 async fn revoke_token(
     State(state): State<ControlState>,
     caller: Caller,
-    axum::extract::Path(token_id): axum::extract::Path<String>,
+    axum::extract::Path(raw): axum::extract::Path<String>,
 ) -> ApiResult<StatusCode> {
     let user = caller.user()?;
+    // Parsed after the caller is known: anonymous callers get 401 whatever the path holds.
+    let token_id = parse_id::<ApiTokenId>(&raw)?.to_string();
     let mine = state
         .store()
         .list_tokens(user.user.id, TokenKind::Api, Timestamp::now())
@@ -409,7 +411,7 @@ async fn revoke_token(
         .into_iter()
         .any(|t| t.id == token_id);
     if !mine {
-        let f = Failure::not_found("token", token_id.chars().take(64).collect::<String>());
+        let f = Failure::not_found("token", &token_id);
         state.deny(&caller, "token.revoke", None, None, &f).await;
         return Err(f);
     }

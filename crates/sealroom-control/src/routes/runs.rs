@@ -27,7 +27,8 @@ use sealroom_store::{NewRun, NewRunConfig, RunTransition};
 use sealroom_types::{
     AuditOutcome, ComputeSize, ErrorCode, LogStream, Name, OrgId, OutputKind, ProjectId, Role, Run,
     RunConfig, RunConfigId, RunId, RunLogLine, RunOutput, RunState, RunStateChange, RuntimeParam,
-    RuntimeParamName, RuntimeParams, Timestamp, MAX_PARAMS,
+    RuntimeParamName, RuntimeParams, Timestamp, UploadStepStatus, VersionDetail, VersionId,
+    MAX_PARAMS,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -249,7 +250,7 @@ pub struct NewRunConfigRequest {
     responses((status = 201, body = Object, description = "the run configuration"),
         (status = 400, description = "invalid name or ID"), (status = 401), (status = 403, description = "not the AO"),
         (status = 404, description = "no such project or version"),
-        (status = 409, description = "duplicate_run_configuration, criteria_not_accepted, project_not_active"),
+        (status = 409, description = "duplicate_run_configuration, criteria_not_accepted, project_not_active, precondition_failed (the algorithm version failed an upload step)"),
         (status = 422, description = "dataset_url_expired")))]
 async fn create_run_config(
     State(state): State<ControlState>,
@@ -272,6 +273,7 @@ async fn create_run_config(
         .map(parse_id)
         .transpose()?;
     ensure_writable(&access)?;
+    ensure_upload_steps_passed(&state, project_id, algorithm_version_id).await?;
     let rc = state
         .store()
         .create_run_config(
@@ -302,6 +304,49 @@ async fn create_run_config(
         )
         .await?;
     Ok((StatusCode::CREATED, Json(rc)))
+}
+
+/// 409 `precondition_failed` naming the failed step(s) when the algorithm version's upload
+/// checks did not pass. A version of another project, or not an algorithm, is left to the store
+/// (404 / 400), so that nothing about it is told here. Steps still `pending` (a version made
+/// directly in the store, never through the upload route, which always records every step) are
+/// not refused here.
+async fn ensure_upload_steps_passed(
+    state: &ControlState,
+    project_id: ProjectId,
+    version: VersionId,
+) -> ApiResult<()> {
+    let v = match state.store().get_version(version).await {
+        Ok(v) => v,
+        Err(e) if e.code() == ErrorCode::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if v.project_id != project_id {
+        return Ok(());
+    }
+    let VersionDetail::Algorithm { upload_steps, .. } = &v.detail else {
+        return Ok(());
+    };
+    let failed: Vec<String> = upload_steps
+        .iter()
+        .filter(|s| s.status == UploadStepStatus::Failed)
+        .map(|s| match &s.message {
+            Some(m) => format!("{} ({m})", s.step),
+            None => s.step.to_string(),
+        })
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            ErrorCode::PreconditionFailed,
+            format!(
+                "algorithm version {version} did not pass its upload checks: failed step {}; \
+                 upload a corrected package as a new version",
+                failed.join(", ")
+            ),
+        ))
+    }
 }
 
 /// The project's run configurations, oldest first.
@@ -358,15 +403,20 @@ impl<'de> Deserialize<'de> for ParamPairs {
                 self,
                 mut map: A,
             ) -> Result<ParamPairs, A::Error> {
+                // One pair over the limit is kept, so that [`check_params`] refuses the
+                // request with `invalid_parameter`; the rest is read and dropped (the body is
+                // already bounded by the JSON limit).
                 let mut out = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, String>()? {
-                    if out.len() == MAX_PARAMS {
-                        return Err(serde::de::Error::custom(format!(
-                            "too many runtime parameters (at most {MAX_PARAMS})"
-                        )));
+                while out.len() <= MAX_PARAMS {
+                    match map.next_entry::<String, String>()? {
+                        Some(pair) => out.push(pair),
+                        None => return Ok(ParamPairs(out)),
                     }
-                    out.push((k, v));
                 }
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
                 Ok(ParamPairs(out))
             }
         }
@@ -389,12 +439,27 @@ pub struct RunRequestBody {
     pub ram_gib: u32,
 }
 
+/// The prefix of the environment variables Sealroom sets in the enclave.
+const RESERVED_PREFIX: &str = "ESCROW_";
+
 /// Checks runtime parameters: 400 `invalid_parameter` naming the bad one.
 pub fn check_params(pairs: Vec<(String, String)>) -> ApiResult<RuntimeParams> {
     let bad =
         |e: sealroom_types::ParamError| Failure::new(ErrorCode::InvalidParameter, e.to_string());
+    if pairs.len() > MAX_PARAMS {
+        return Err(bad(sealroom_types::ParamError::TooMany));
+    }
     let mut list = Vec::with_capacity(pairs.len());
     for (name, value) in pairs {
+        // Every `ESCROW_` name is Sealroom's (docs/api/runs.md), not only those it sets today.
+        if name
+            .get(..RESERVED_PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(RESERVED_PREFIX))
+        {
+            return Err(bad(sealroom_types::ParamError::Reserved(
+                name.chars().take(64).collect(),
+            )));
+        }
         let name = RuntimeParamName::parse(&name).map_err(bad)?;
         list.push(RuntimeParam { name, value });
     }

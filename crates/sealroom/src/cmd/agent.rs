@@ -46,6 +46,16 @@ pub struct AgentArgs {
         default_value = "sealroom-agent-state"
     )]
     state_dir: PathBuf,
+    /// Where runs' files live while they run (decrypted code, sealed data, the sandbox's scratch
+    /// space), one directory per run; it should be on memory-backed storage. Run directories
+    /// left in it by an agent that was killed are removed at start. Default:
+    /// /dev/shm/sealroom-agent-<hash of the state directory's path>.
+    #[arg(long, env = "SEALROOM_AGENT_WORK_DIR", value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+    /// How often a running run sends a heartbeat, e.g. 2s (keep it well under the server's
+    /// heartbeat timeout, 60 s by default).
+    #[arg(long, default_value = "2s", value_name = "DURATION")]
+    heartbeat_every: String,
     /// A run's time limit, e.g. 90s, 30m, 2h.
     #[arg(long, default_value = "24h")]
     time_limit: String,
@@ -83,6 +93,10 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     );
     config.max_concurrent = args.max_concurrent;
     config.max_run_time = super::local_run::parse_duration(&args.time_limit)?;
+    config.heartbeat_every = super::local_run::parse_duration(&args.heartbeat_every)?;
+    if let Some(dir) = &args.work_dir {
+        config.work_dir = dir.clone();
+    }
     if let Some(ca) = &args.ca_cert {
         config.client.extra_ca_pem = Some(
             std::fs::read(ca).with_context(|| format!("cannot read --ca-cert {}", ca.display()))?,
@@ -92,7 +106,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         let (stop_tx, stop) = watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -100,8 +114,11 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             let _ = stop_tx.send(true);
         });
         agent::run(config, stop).await
-    })
-    .context("the agent stopped")?;
+    });
+    // The runs have ended and been wiped; a claim may still be long-polling on a blocking
+    // thread: do not wait for it.
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
+    result.context("the agent stopped")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -390,6 +390,14 @@ mod tests {
         );
     }
 
+    /// clap's own checks of the whole command line (duplicate names such as a `version`
+    /// argument beside the propagated `--version` flag panic only when that subcommand runs).
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        crate::Cli::command().debug_assert();
+    }
+
     #[test]
     fn roles() {
         assert_eq!(parse_role("ao").unwrap(), Role::AlgorithmOwner);

@@ -70,8 +70,8 @@ pub enum ArtifactsCommand {
     /// One version.
     Version {
         /// The version's ID.
-        #[arg(value_parser = parse::<VersionId>)]
-        version: VersionId,
+        #[arg(value_parser = parse::<VersionId>, value_name = "VERSION_ID")]
+        id: VersionId,
     },
     /// Add a validation-criteria version from a JSON file (AO).
     AddCriteria {
@@ -143,20 +143,20 @@ pub enum ArtifactsCommand {
     /// Accept a validation-criteria version (DS).
     Accept {
         /// The version's ID.
-        #[arg(value_parser = parse::<VersionId>)]
-        version: VersionId,
+        #[arg(value_parser = parse::<VersionId>, value_name = "VERSION_ID")]
+        id: VersionId,
     },
     /// Certify that a dataset version holds no unencrypted protected data (DS).
     Certify {
         /// The version's ID.
-        #[arg(value_parser = parse::<VersionId>)]
-        version: VersionId,
+        #[arg(value_parser = parse::<VersionId>, value_name = "VERSION_ID")]
+        id: VersionId,
     },
     /// Download a version's file.
     Download {
         /// The version's ID.
-        #[arg(value_parser = parse::<VersionId>)]
-        version: VersionId,
+        #[arg(value_parser = parse::<VersionId>, value_name = "VERSION_ID")]
+        id: VersionId,
         /// A directory (the server's file name is kept) or a new file path. Default: `.`.
         #[arg(short, long)]
         output: Option<PathBuf>,
@@ -178,7 +178,9 @@ pub enum StorageCommand {
         /// The project's ID.
         #[arg(long, value_parser = parse::<ProjectId>)]
         project: ProjectId,
-        /// Where under the project's storage (default: the file's or directory's name).
+        /// The storage directory to put it in (`data/v1`): a file goes in under its name, a
+        /// directory's files under their relative paths. Default: the top level for a file, the
+        /// directory's name for a directory.
         #[arg(long)]
         prefix: Option<String>,
         /// A sealed file or directory (`sealroom encrypt` output).
@@ -360,8 +362,8 @@ pub fn artifacts(args: ArtifactsArgs) -> anyhow::Result<ExitCode> {
             let items = client.list_versions(artifact)?;
             conn.emit(&items, || version_table(&items))?;
         }
-        ArtifactsCommand::Version { version } => {
-            let v = client.version(version)?;
+        ArtifactsCommand::Version { id } => {
+            let v = client.version(id)?;
             conn.emit(&v, || version_table(std::slice::from_ref(&v)))?;
         }
         ArtifactsCommand::AddCriteria {
@@ -382,8 +384,10 @@ pub fn artifacts(args: ArtifactsArgs) -> anyhow::Result<ExitCode> {
             }
             let text = fs::read(&file)
                 .map_err(|e| Error::io(format!("cannot read {}", file.display()), e))?;
-            let criteria: serde_json::Value = serde_json::from_slice(&text)
-                .map_err(|e| Error::Usage(format!("{} is not JSON: {e}", file.display())))?;
+            // Sent as the file's text: the server keeps it verbatim (and checks it).
+            let text = String::from_utf8(text)
+                .map_err(|_| Error::Usage(format!("{} is not UTF-8 text", file.display())))?;
+            let criteria = serde_json::Value::String(text);
             let v = client.add_json_version(
                 artifact,
                 &NewJsonVersion::ValidationCriteria {
@@ -484,7 +488,7 @@ pub fn artifacts(args: ArtifactsArgs) -> anyhow::Result<ExitCode> {
                 }
             })?;
         }
-        ArtifactsCommand::Accept { version } => {
+        ArtifactsCommand::Accept { id: version } => {
             let v = client.accept_version(version)?;
             let out = if v.is_null() {
                 json!({"accepted": version})
@@ -493,7 +497,7 @@ pub fn artifacts(args: ArtifactsArgs) -> anyhow::Result<ExitCode> {
             };
             conn.emit(&out, || println!("accepted criteria version {version}"))?;
         }
-        ArtifactsCommand::Certify { version } => {
+        ArtifactsCommand::Certify { id: version } => {
             let v = client.certify_version(version)?;
             let out = if v.is_null() {
                 json!({"certified": version})
@@ -502,7 +506,10 @@ pub fn artifacts(args: ArtifactsArgs) -> anyhow::Result<ExitCode> {
             };
             conn.emit(&out, || println!("certified dataset version {version}"))?;
         }
-        ArtifactsCommand::Download { version, output } => {
+        ArtifactsCommand::Download {
+            id: version,
+            output,
+        } => {
             let meta = client.version(version)?;
             let name = meta
                 .blob
@@ -510,7 +517,11 @@ pub fn artifacts(args: ArtifactsArgs) -> anyhow::Result<ExitCode> {
                 .and_then(|b| {
                     sealroom_client::attachment_name(&format!("filename=\"{}\"", b.file_name))
                 })
-                .unwrap_or_else(|| format!("{version}.bin"));
+                .unwrap_or_else(|| match meta.kind() {
+                    // Criteria have no stored file: their content is the JSON document.
+                    Some(ArtifactKind::ValidationCriteria) => format!("criteria-{version}.json"),
+                    _ => format!("{version}.bin"),
+                });
             let size = meta
                 .blob
                 .as_ref()
@@ -541,7 +552,7 @@ pub(crate) fn download_to(
         .write(true)
         .create_new(true)
         .open(path)
-        .map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
+        .map_err(|e| super::projects::create_error(path, e))?;
     let mut out = BufWriter::new(file);
     let bar = Bar::bytes(size, "downloading");
     let progress = |n: u64| sealroom_envelope::stream::Progress::advance(&bar, n);
@@ -617,17 +628,28 @@ pub fn storage(args: StorageArgs) -> anyhow::Result<ExitCode> {
             prefix,
             path,
         } => {
-            let base = match prefix {
-                Some(p) => p.trim_matches('/').to_string(),
-                None => file_name_of(&path)?,
-            };
+            // The prefix is a directory of the storage: a file goes into it under its own
+            // name, a directory's files under their relative paths. Without a prefix, the
+            // file's or directory's name is the top level.
+            let prefix = prefix
+                .map(|p| p.trim_matches('/').to_string())
+                .filter(|p| !p.is_empty());
             let uploads: Vec<(PathBuf, String)> = if path.is_dir() {
+                let base = match prefix {
+                    Some(p) => p,
+                    None => file_name_of(&path)?,
+                };
                 package::walk_files(&path)?
                     .into_iter()
                     .map(|f| (path.join(&f), format!("{base}/{f}")))
                     .collect()
             } else {
-                vec![(path.clone(), base.clone())]
+                let name = file_name_of(&path)?;
+                let key = match prefix {
+                    Some(p) => format!("{p}/{name}"),
+                    None => name,
+                };
+                vec![(path.clone(), key)]
             };
             let mut stored = Vec::new();
             for (local, key) in &uploads {

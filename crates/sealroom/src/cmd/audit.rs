@@ -1,5 +1,6 @@
 //! `sealroom audit verify`: checks the hash-chained audit log by reading the metadata database
 //! directly (no server needed), and names every modified or deleted entry. See `docs/audit.md`.
+//! `sealroom audit list`: the entries, through the server's API (admin).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,11 +9,27 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use sealroom_store::{AuditProblem, AuditVerification, StoreConfig};
 
+use super::api::{self, Conn, Table};
+
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Recompute every hash and link of the audit log: exit 0 if intact, 1 if any entry was
     /// modified or deleted (each is named).
     Verify(VerifyArgs),
+    /// The audit log's entries in sequence order, from the server (admin).
+    List(ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    conn: Conn,
+    /// Only entries after this sequence number.
+    #[arg(long, value_name = "SEQ")]
+    after: Option<i64>,
+    /// At most this many entries (1 to 500; default 50).
+    #[arg(long, value_name = "N")]
+    limit: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -39,7 +56,34 @@ fn env_var(name: &str) -> Option<String> {
 pub fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
     match command {
         AuditCommand::Verify(a) => verify(&a),
+        AuditCommand::List(a) => list(&a),
     }
+}
+
+fn list(a: &ListArgs) -> anyhow::Result<ExitCode> {
+    let client = a.conn.client()?;
+    let page = client.audit(a.after, a.limit)?;
+    a.conn.emit(&page.items, || {
+        let mut t = Table::new(&[
+            "SEQ", "AT", "ACTOR", "ACTION", "OUTCOME", "PROJECT", "OBJECT",
+        ]);
+        for e in &page.items {
+            t.row(vec![
+                e.seq.to_string(),
+                e.at.to_rfc3339(),
+                e.actor.to_string(),
+                e.action.clone(),
+                e.outcome.to_string(),
+                api::opt(e.project_id),
+                api::opt(e.object.as_deref()),
+            ]);
+        }
+        t.print();
+        if let Some(next) = page.next_after {
+            eprintln!("more entries: --after {next}");
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Where the database is: `--database-url`, `--data-dir`, then `SEALROOM_DATABASE_URL`,

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use sealroom_types::{NotificationId, ProjectId};
 use serde_json::json;
 
-use super::api::{parse, Conn, Table};
+use super::api::{self, parse, Conn, Table};
 
 #[derive(Debug, Args)]
 pub struct NotificationsArgs {
@@ -69,19 +69,22 @@ pub fn notifications(args: NotificationsArgs) -> anyhow::Result<ExitCode> {
     let client = args.conn.client()?;
     match args.command.unwrap_or(NotificationsCommand::List) {
         NotificationsCommand::List => {
-            let items = client.notifications()?;
-            args.conn.emit(&items, || {
-                let mut t = Table::new(&["ID", "AT", "KIND", "READ", "MESSAGE"]);
-                for n in &items {
+            let list = client.notifications()?;
+            let items = &list.items;
+            args.conn.emit(items, || {
+                let mut t = Table::new(&["ID", "AT", "KIND", "READ", "RUN", "MESSAGE"]);
+                for n in items {
                     t.row(vec![
                         n.id.to_string(),
                         n.created_at.to_rfc3339(),
                         n.kind.to_string(),
                         n.read.to_string(),
+                        api::opt(n.run_id),
                         n.message.clone(),
                     ]);
                 }
                 t.print();
+                eprintln!("{} unread", list.unread);
             })?;
         }
         NotificationsCommand::Read { id } => {
@@ -105,7 +108,12 @@ pub fn chat(args: ChatArgs) -> anyhow::Result<ExitCode> {
                         .chars()
                         .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
                         .collect();
-                    println!("{} {}: {body}", m.created_at.to_rfc3339(), m.author);
+                    let who = if m.author_name.is_empty() {
+                        m.author.to_string()
+                    } else {
+                        m.author_name.chars().filter(|c| !c.is_control()).collect()
+                    };
+                    println!("{} {who}: {body}", m.created_at.to_rfc3339());
                 }
             })?;
         }

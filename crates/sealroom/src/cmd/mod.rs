@@ -20,4 +20,4 @@ pub mod projects;
 pub mod runs;
 pub mod seal;
 pub mod server;
-pub mod unbuilt;
+pub mod up;

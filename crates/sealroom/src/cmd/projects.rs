@@ -332,6 +332,20 @@ pub fn project_keys(args: ProjectKeysArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The error of creating a new output file: one that exists already is a usage error (exit 2,
+/// as for the local tools without `--force`), anything else an I/O error (16).
+pub(crate) fn create_error(path: &std::path::Path, e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::AlreadyExists {
+        sealroom_envelope::Error::Usage(format!(
+            "{} already exists: give another -o path (nothing is overwritten)",
+            path.display()
+        ))
+        .into()
+    } else {
+        sealroom_envelope::Error::io(format!("cannot create {}", path.display()), e).into()
+    }
+}
+
 /// Writes a file that must not exist yet.
 pub(crate) fn write_new(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
@@ -339,9 +353,7 @@ pub(crate) fn write_new(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<
         .write(true)
         .create_new(true)
         .open(path)
-        .map_err(|e| {
-            sealroom_envelope::Error::io(format!("cannot create {}", path.display()), e)
-        })?;
+        .map_err(|e| create_error(path, e))?;
     f.write_all(bytes)
         .map_err(|e| sealroom_envelope::Error::io(format!("cannot write {}", path.display()), e))?;
     Ok(())

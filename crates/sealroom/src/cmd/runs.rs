@@ -406,7 +406,13 @@ pub fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
             output_id,
             output,
         } => {
-            let path = download_path(output, &format!("{run}-{output_id}.out"));
+            // An output ID is `<kind>:<name>`; the name (letters, digits, `.`, `_`, `-`) is
+            // the default file name.
+            let name = output_id
+                .split_once(':')
+                .and_then(|(_, n)| sealroom_client::attachment_name(&format!("filename=\"{n}\"")))
+                .unwrap_or_else(|| format!("{run}-output"));
+            let path = download_path(output, &name);
             let bytes = download_to(&path, 0, |out, progress| {
                 client.download_output(run, &output_id, out, progress)
             })?;

@@ -53,14 +53,22 @@ impl ServerArgs {
 
 /// Installs the log output (stderr; `SEALROOM_LOG=debug` for more).
 pub fn init_logging() {
+    init_logging_at(tracing::Level::INFO);
+}
+
+/// Installs the log output at `default` unless `SEALROOM_LOG` (`debug`, `info`, `warn`,
+/// `error`) says otherwise.
+pub fn init_logging_at(default: tracing::Level) {
     let level = match std::env::var("SEALROOM_LOG").as_deref() {
         Ok("debug") => tracing::Level::DEBUG,
+        Ok("info") => tracing::Level::INFO,
         Ok("warn") => tracing::Level::WARN,
         Ok("error") => tracing::Level::ERROR,
-        _ => tracing::Level::INFO,
+        _ => default,
     };
     let _ = tracing_subscriber::fmt()
         .with_max_level(level)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
@@ -70,7 +78,7 @@ pub fn init_logging() {
 pub fn announce(started: &app::Started, admin_username: &str) {
     println!("Sealroom server listening on {}", started.url);
     println!("  API:      {}/api/v1", started.url);
-    println!("  API docs: {}/api/docs", started.url);
+    println!("  API docs: {}/api/docs/", started.url);
     if let Some(password) = &started.admin_password {
         println!();
         println!("First start: created the platform admin.");
