@@ -450,11 +450,3 @@ fn directory_round_trip_and_tree_tampering() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
-
-#[test]
-fn up_demo_says_what_is_not_built() {
-    let t = tempfile::tempdir().unwrap();
-    let out = sealroom(t.path(), &["up", "--demo"]);
-    assert_eq!(out.status.code(), Some(69));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
-}
