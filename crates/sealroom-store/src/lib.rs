@@ -107,6 +107,14 @@ pub trait ProjectStore: Send + Sync {
     /// The project's members with their organizations' names (one query), by role, then
     /// organization.
     async fn list_members_named(&self, project: ProjectId) -> Result<Vec<(ProjectMember, Name)>>;
+    /// The projects an organization is a member of, with its role in each, ordered by ID, after
+    /// `after`, at most `limit` (one query: the project list of a non-admin user).
+    async fn list_org_projects(
+        &self,
+        org: OrgId,
+        after: Option<ProjectId>,
+        limit: u32,
+    ) -> Result<Page<(Project, Role)>>;
     /// The organization's roles in the projects whose IDs lie in `(after, through]` (the span
     /// of one [`list_projects`](Self::list_projects) page), in one query.
     async fn org_roles_between(

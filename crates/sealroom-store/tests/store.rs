@@ -466,6 +466,35 @@ async fn projects(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(theirs.items.len(), 6);
+    // The same lists with the organization's role in each, in one query, paged alike.
+    let with_roles = s.list_org_projects(ds2.id, None, 4).await.unwrap();
+    assert_eq!(with_roles.items.len(), 4);
+    let rest = s
+        .list_org_projects(
+            ds2.id,
+            Some(with_roles.next_cursor.clone().unwrap().parse().unwrap()),
+            4,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), 2);
+    assert!(rest.next_cursor.is_none());
+    let ids: Vec<ProjectId> = with_roles
+        .items
+        .iter()
+        .chain(&rest.items)
+        .map(|(p, _)| p.id)
+        .collect();
+    assert_eq!(ids, theirs.items.iter().map(|p| p.id).collect::<Vec<_>>());
+    for (p, role) in with_roles.items.iter().chain(&rest.items) {
+        assert_eq!(s.member_role(p.id, ds2.id).await.unwrap(), Some(*role));
+    }
+    let (_, ao_role) = &s
+        .list_org_projects(w.ao_org.id, None, 10)
+        .await
+        .unwrap()
+        .items[0];
+    assert_eq!(*ao_role, Role::AlgorithmOwner);
     let p1 = s.list_projects(Viewer::Admin, None, 4).await.unwrap();
     assert_eq!(p1.items.len(), 4);
     let after: ProjectId = p1.next_cursor.clone().unwrap().parse().unwrap();

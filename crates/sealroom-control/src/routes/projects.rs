@@ -457,12 +457,28 @@ async fn list_projects(
     };
     let limit = params.limit()?;
     let after: Option<ProjectId> = params.cursor()?;
-    let viewer = if user.is_admin {
-        Viewer::Admin
-    } else {
-        Viewer::Org(user.org_id)
-    };
-    let page = state.store().list_projects(viewer, after, limit).await?;
+    if !user.is_admin {
+        // One query: the organization's projects with its role in each.
+        let page = state
+            .store()
+            .list_org_projects(user.org_id, after, limit)
+            .await?;
+        return Ok(Json(ProjectList {
+            items: page
+                .items
+                .into_iter()
+                .map(|(project, role)| ProjectListItem {
+                    my_role: Some(role),
+                    project,
+                })
+                .collect(),
+            next_cursor: page.next_cursor,
+        }));
+    }
+    let page = state
+        .store()
+        .list_projects(Viewer::Admin, after, limit)
+        .await?;
     let roles: HashMap<ProjectId, Role> = match page.items.last() {
         Some(last) => state
             .store()

@@ -411,6 +411,42 @@ impl ProjectStore for SqlStore {
         .collect()
     }
 
+    async fn list_org_projects(
+        &self,
+        org: OrgId,
+        after: Option<ProjectId>,
+        limit: u32,
+    ) -> Result<Page<(Project, Role)>> {
+        let lim = page_limit(limit);
+        let rows = self
+            .fetch_all(
+                query(&format!(
+                    "SELECT {PROJECT_COLS}, role FROM projects \
+                     JOIN project_members ON project_members.project_id = projects.id \
+                     WHERE project_members.org_id = $1 AND projects.id > $2 \
+                     ORDER BY projects.id LIMIT $3"
+                ))
+                .bind(org.to_string())
+                .bind(after.map(|a| a.to_string()).unwrap_or_default())
+                .bind(lim + 1),
+            )
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(|row| {
+                let role = R::new(row, "project_members").p("role")?;
+                Ok((rows::project(row)?, role))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let next_cursor = if items.len() as i64 > lim {
+            items.truncate(lim as usize);
+            items.last().map(|(p, _)| p.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
     async fn org_roles_between(
         &self,
         org: OrgId,
