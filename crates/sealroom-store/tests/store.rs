@@ -1496,7 +1496,7 @@ async fn chat(db: &TestDb) {
         .await
         .is_err());
     assert!(s
-        .post_chat(w.project.id, w.ds.id, w.ds_org.id, &"x".repeat(9000))
+        .post_chat(w.project.id, w.ds.id, w.ds_org.id, &"x".repeat(17_000))
         .await
         .is_err());
     assert_eq!(
