@@ -207,6 +207,16 @@ Authenticate with `Authorization: Bearer <token>` (a session token from `POST /a
 Errors are `{\"code\": \"...\", \"message\": \"...\"}` with a stable code.",
         license(name = "Apache-2.0")
     ),
+    tags(
+        (name = "accounts", description = "Sign-in, tokens, organizations, users, sites"),
+        (name = "projects", description = "Projects, members, keys (KEK download, WCEK upload)"),
+        (name = "artifacts", description = "Artifacts and versions: documents, packages, criteria, datasets"),
+        (name = "storage", description = "The built-in storage of sealed files and its signed URLs"),
+        (name = "runs", description = "Run configurations, run requests, runs, logs, outputs"),
+        (name = "comms", description = "Notifications, chat, search, the audit log"),
+        (name = "agent", description = "The enclave agent's API (site tokens)"),
+        (name = "broker", description = "Attestation and key release (site tokens)"),
+    ),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
