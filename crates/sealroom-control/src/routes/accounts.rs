@@ -83,21 +83,8 @@ async fn login(
     ClientAddr(addr): ClientAddr,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
-    let anonymous = Caller::Anonymous { bad_token: false };
     if let Some(wait) = state.inner.limiter.retry_after(&req.username, addr) {
-        state
-            .audit(
-                &anonymous,
-                "auth.login",
-                AuditOutcome::Denied,
-                None,
-                Some(format!(
-                    "username:{}",
-                    req.username.chars().take(64).collect::<String>()
-                )),
-                serde_json::json!({ "reason": "rate limited" }),
-            )
-            .await;
+        login_denied(&state, &req.username, "rate limited").await;
         return Err(Failure::new(
             ErrorCode::RateLimited,
             format!("too many failed sign-ins; try again in {wait} s"),
@@ -119,19 +106,7 @@ async fn login(
     };
     let Some(user) = user.filter(|_| ok) else {
         state.inner.limiter.failed(&req.username, addr);
-        state
-            .audit(
-                &anonymous,
-                "auth.login",
-                AuditOutcome::Denied,
-                None,
-                Some(format!(
-                    "username:{}",
-                    req.username.chars().take(64).collect::<String>()
-                )),
-                serde_json::json!({ "reason": "wrong username or password" }),
-            )
-            .await;
+        login_denied(&state, &req.username, "wrong username or password").await;
         return Err(Failure::unauthenticated("wrong username or password"));
     };
     state.inner.limiter.succeeded(&req.username);
@@ -169,6 +144,23 @@ async fn login(
         expires_at: Some(expires_at),
         user: Some(user),
     }))
+}
+
+/// Audits a refused sign-in (the username as given, cut to 64 characters).
+async fn login_denied(state: &ControlState, username: &str, reason: &str) {
+    state
+        .audit(
+            &Caller::Anonymous { bad_token: false },
+            "auth.login",
+            AuditOutcome::Denied,
+            None,
+            Some(format!(
+                "username:{}",
+                username.chars().take(64).collect::<String>()
+            )),
+            serde_json::json!({ "reason": reason }),
+        )
+        .await;
 }
 
 /// Ends the session (revokes the token this request carries).
